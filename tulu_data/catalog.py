@@ -1,0 +1,233 @@
+"""The catalog: upstream sources pinned by revision, and datasets built from them by named recipes.
+
+`catalog.yaml` says *what*; recipes (Python functions registered by name) say *how*. The file is
+validated on load and every error names the entry and the field at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import CatalogError
+
+FORMATS = ("jsonl", "json", "parquet")
+KINDS = ("preference", "sft", "prompts", "custom")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def repo_root() -> Path:
+    """The project folder holding catalog.yaml and mixtures/ (overridable with TULU_DATA_HOME)."""
+    env = os.environ.get("TULU_DATA_HOME")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """An upstream dataset, pinned: where it lives, at which revision, in which files and format."""
+
+    key: str
+    hub_id: str
+    revision: str
+    format: str
+    data_files: tuple[str, ...] = ()
+    config: str | None = None
+    split: str | None = None
+    repo_type: str = "dataset"
+    license: str | None = None
+    homepage: str | None = None
+    description: str = ""
+    citation: str | None = None
+
+    @property
+    def url(self) -> str:
+        kind = "datasets/" if self.repo_type == "dataset" else ""
+        return f"https://huggingface.co/{kind}{self.hub_id}"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A catalog dataset: the recipe that builds it, its parameters, and what it reads."""
+
+    name: str
+    recipe: str
+    sources: tuple[str, ...]
+    description: str
+    license: str
+    params: dict[str, Any] = field(default_factory=dict)
+    rules: tuple[str, ...] = ()
+    departures: tuple[str, ...] = ()
+    citations: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """Several catalog datasets published as the named splits of one Hub repository."""
+
+    name: str
+    description: str
+    datasets: tuple[str, ...]
+    repo_id: str | None = None
+
+
+@dataclass
+class Catalog:
+    sources: dict[str, SourceSpec]
+    datasets: dict[str, DatasetSpec]
+    collections: dict[str, CollectionSpec] = field(default_factory=dict)
+    citations: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def dataset(self, name: str) -> DatasetSpec:
+        if name not in self.datasets:
+            raise CatalogError(f"unknown dataset {name!r}; `tulu-data list` shows what the catalog has")
+        return self.datasets[name]
+
+    def source(self, key: str) -> SourceSpec:
+        if key not in self.sources:
+            raise CatalogError(f"unknown source {key!r}")
+        return self.sources[key]
+
+
+def _require(entry: dict, field_name: str, where: str, kind: type | tuple[type, ...] = str) -> Any:
+    if field_name not in entry or entry[field_name] is None:
+        raise CatalogError(f"{where}: missing required field '{field_name}'")
+    value = entry[field_name]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise CatalogError(f"{where}: field '{field_name}' must be {names}, got {type(value).__name__}")
+    return value
+
+
+def _optional(entry: dict, field_name: str, where: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    if entry.get(field_name) is None:
+        return default
+    return _require(entry, field_name, where, kind)
+
+
+def _str_list(entry: dict, field_name: str, where: str) -> tuple[str, ...]:
+    value = _optional(entry, field_name, where, (list, str), [])
+    value = [value] if isinstance(value, str) else value
+    for item in value:
+        if not isinstance(item, str):
+            raise CatalogError(f"{where}: every item of '{field_name}' must be a string, got {item!r}")
+    return tuple(value)
+
+
+def _check_unknown(entry: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise CatalogError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {sorted(allowed)}")
+
+
+def _parse_source(key: str, entry: Any) -> SourceSpec:
+    where = f"sources.{key}"
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{where}: must be a mapping")
+    _check_unknown(entry, {f for f in SourceSpec.__dataclass_fields__ if f != "key"}, where)
+    fmt = _require(entry, "format", where)
+    if fmt not in FORMATS:
+        raise CatalogError(f"{where}: field 'format' must be one of {FORMATS}, got {fmt!r}")
+    revision = str(_require(entry, "revision", where, (str, int)))
+    return SourceSpec(
+        key=key,
+        hub_id=_require(entry, "hub_id", where),
+        revision=revision,
+        format=fmt,
+        data_files=_str_list(entry, "data_files", where),
+        config=_optional(entry, "config", where, str, None),
+        split=_optional(entry, "split", where, str, None),
+        repo_type=_optional(entry, "repo_type", where, str, "dataset"),
+        license=_optional(entry, "license", where, str, None),
+        homepage=_optional(entry, "homepage", where, str, None),
+        description=_optional(entry, "description", where, str, ""),
+        citation=_optional(entry, "citation", where, str, None),
+    )
+
+
+def _parse_dataset(name: str, entry: Any, sources: dict[str, SourceSpec]) -> DatasetSpec:
+    where = f"datasets.{name}"
+    if not _NAME.match(name):
+        raise CatalogError(f"{where}: invalid name (letters, digits, '_', '-', '.')")
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{where}: must be a mapping")
+    _check_unknown(entry, {f for f in DatasetSpec.__dataclass_fields__ if f != "name"}, where)
+    spec = DatasetSpec(
+        name=name,
+        recipe=_require(entry, "recipe", where),
+        sources=_str_list(entry, "sources", where),
+        description=_require(entry, "description", where),
+        license=_require(entry, "license", where),
+        params=_optional(entry, "params", where, dict, {}),
+        rules=_str_list(entry, "rules", where),
+        departures=_str_list(entry, "departures", where),
+        citations=_str_list(entry, "citations", where),
+        depends_on=_str_list(entry, "depends_on", where),
+    )
+    for key in spec.sources:
+        if key not in sources:
+            raise CatalogError(f"{where}: field 'sources' names unknown source {key!r}")
+    return spec
+
+
+def parse_catalog(raw: Any, path: Path | None = None) -> Catalog:
+    """Validate a parsed catalog document; recipes are checked against the registry."""
+    if not isinstance(raw, dict):
+        raise CatalogError("catalog: the top level must be a mapping with 'sources' and 'datasets'")
+    _check_unknown(raw, {"sources", "datasets", "collections", "citations"}, "catalog")
+    raw_sources = _require(raw, "sources", "catalog", dict)
+    raw_datasets = _require(raw, "datasets", "catalog", dict)
+    sources = {key: _parse_source(key, entry) for key, entry in raw_sources.items()}
+    datasets = {name: _parse_dataset(name, entry, sources) for name, entry in raw_datasets.items()}
+    for spec in datasets.values():
+        for dep in spec.depends_on:
+            if dep not in datasets:
+                raise CatalogError(f"datasets.{spec.name}: field 'depends_on' names unknown dataset {dep!r}")
+    citations = _optional(raw, "citations", "catalog", dict, {})
+    collections = {}
+    for name, entry in (_optional(raw, "collections", "catalog", dict, {}) or {}).items():
+        where = f"collections.{name}"
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{where}: must be a mapping")
+        members = _str_list(entry, "datasets", where)
+        for member in members:
+            if member not in datasets:
+                raise CatalogError(f"{where}: field 'datasets' names unknown dataset {member!r}")
+        collections[name] = CollectionSpec(
+            name=name,
+            description=_require(entry, "description", where),
+            datasets=members,
+            repo_id=_optional(entry, "repo_id", where, str, None),
+        )
+    catalog = Catalog(sources, datasets, collections, citations, path)
+    from .registry import get_recipe
+
+    for spec in datasets.values():
+        try:
+            get_recipe(spec.recipe)
+        except KeyError as err:
+            raise CatalogError(f"datasets.{spec.name}: field 'recipe' names unknown recipe {spec.recipe!r}") from err
+        for cite in spec.citations:
+            if cite not in citations:
+                raise CatalogError(f"datasets.{spec.name}: field 'citations' names unknown citation {cite!r}")
+    return catalog
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load and validate `catalog.yaml` (default: the project's own)."""
+    path = Path(path) if path else repo_root() / "catalog.yaml"
+    if not path.exists():
+        raise CatalogError(f"catalog file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise CatalogError(f"{path}: not valid YAML: {err}") from err
+    return parse_catalog(raw, path)

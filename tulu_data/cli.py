@@ -1,0 +1,187 @@
+"""The `tulu-data` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import TuluDataError
+
+app = typer.Typer(
+    help=(
+        "Build, inspect and publish LLM post-training data from a declarative catalog.\n\n"
+        "Every dataset is an entry in catalog.yaml (its upstream sources pinned by revision, the recipe "
+        "that transforms them, its parameters); every mixture is a file in mixtures/.\n\n"
+        "Start with: tulu-data list; tulu-data build ultrafeedback_mean_aspects --sources samples"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+SourcesOpt = Annotated[
+    str,
+    typer.Option(
+        "--sources",
+        "-s",
+        help="Where upstream files come from: 'hub' (download the pinned revisions), 'samples' (the small "
+        "synthetic files shipped with tulu-data), or a folder DIR holding DIR/<source_key>/ mirrors of the "
+        "upstream files in their upstream format.",
+    ),
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder that receives OUT/NAME/ build folders.")]
+CatalogOpt = Annotated[
+    Path | None, typer.Option("--catalog", help="Use another catalog file instead of the project's catalog.yaml.")
+]
+
+
+def _catalog(path: Path | None):
+    from .catalog import load_catalog
+
+    return load_catalog(path)
+
+
+def run_cli(fn):
+    """Turn our own errors into one red line and exit code 1, not a traceback."""
+    try:
+        return fn()
+    except TuluDataError as err:
+        err_console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(1) from None
+
+
+@app.command("list")
+def list_cmd(catalog: CatalogOpt = None) -> None:
+    """List catalog datasets and mixtures, one line each."""
+
+    def go():
+        from .mixtures import list_mixtures
+        from .registry import get_recipe
+
+        cat = _catalog(catalog)
+        table = Table(title="datasets", title_justify="left")
+        for col in ("name", "kind", "recipe", "sources", "description"):
+            table.add_column(col, overflow="fold")
+        for spec in cat.datasets.values():
+            first = spec.description.strip().split(". ")[0].rstrip(".")
+            table.add_row(spec.name, get_recipe(spec.recipe).kind, spec.recipe, ", ".join(spec.sources), first)
+        console.print(table)
+        mtable = Table(title="mixtures", title_justify="left")
+        for col in ("name", "parts", "description"):
+            mtable.add_column(col, overflow="fold")
+        for mix in list_mixtures():
+            parts = ", ".join(f"{p.dataset} ({p.take})" for p in mix.parts)
+            mtable.add_row(mix.name, parts, mix.description.strip().split(". ")[0].rstrip("."))
+        console.print(mtable)
+
+    run_cli(go)
+
+
+@app.command("sources")
+def sources_cmd(catalog: CatalogOpt = None) -> None:
+    """List upstream sources: key, Hub id, pinned revision, files and format."""
+
+    def go():
+        cat = _catalog(catalog)
+        table = Table(title="upstream sources", title_justify="left")
+        for col in ("key", "hub id", "revision", "format", "files", "license"):
+            table.add_column(col, overflow="fold")
+        for src in cat.sources.values():
+            table.add_row(src.key, src.hub_id, src.revision, src.format, ", ".join(src.data_files), src.license or "")
+        console.print(table)
+
+    run_cli(go)
+
+
+@app.command("build")
+def build_cmd(
+    name: Annotated[str, typer.Argument(help="A catalog dataset or a mixture (see `tulu-data list`).")],
+    sources: SourcesOpt = "hub",
+    out: OutOpt = Path("builds"),
+    seed: Annotated[int, typer.Option(help="Seed for every random choice (keyed on stable row ids).")] = 42,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when a matching build exists.")] = False,
+    push: Annotated[bool, typer.Option("--push", help="Upload the build to the Hugging Face Hub afterwards.")] = False,
+    repo_id: Annotated[str | None, typer.Option("--repo-id", help="Hub repo for --push (default: from the catalog or NAME).")] = None,
+    private: Annotated[bool, typer.Option("--private", help="With --push: create the repo as private.")] = False,
+    revision: Annotated[str | None, typer.Option("--revision", help="With --push: the branch to commit to.")] = None,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Build a dataset or mixture into OUT/NAME/ (parquet shards, dataset card, manifest.json).
+
+    Parts already built from the same inputs, recipe and parameters are reused. Writes are atomic:
+    an interrupted build leaves the previous output intact, or none at all.
+
+    Examples:
+
+      tulu-data build ultrafeedback_mean_aspects --sources samples
+
+      tulu-data build preference_big_mixture --sources /data/mirrors --out builds
+
+      tulu-data build preference_big_mixture --push --repo-id my-org/preference-big-mixture
+    """
+
+    def go():
+        from .build import Builder
+
+        cat = _catalog(catalog)
+        with console.status(f"building {name}...") as status:
+
+            def report(msg: str) -> None:
+                console.log(msg)
+                status.update(f"{msg}")
+
+            builder = Builder(catalog=cat, sources=sources, out=out, seed=seed, force=force, report=report)
+            path = builder.build(name)
+        _print_build_summary(builder, path)
+        if push:
+            from .push import push_build
+
+            push_build(path, repo_id=repo_id, private=private, revision=revision, catalog=cat, console=console)
+
+    run_cli(go)
+
+
+def _print_build_summary(builder, path: Path) -> None:
+    from .writer import read_manifest
+
+    manifest = read_manifest(path) or {}
+    table = Table(title=f"{manifest.get('name')} -> {path}", title_justify="left")
+    table.add_column("split")
+    table.add_column("rows", justify="right")
+    for split, rows in manifest.get("rows_out", {}).items():
+        table.add_row(split, f"{rows:,}")
+    console.print(table)
+    if manifest.get("parts"):
+        ptable = Table(title="mixture parts", title_justify="left")
+        for col in ("part", "requested", "available", "given", "note"):
+            ptable.add_column(col, justify="right" if col in ("available", "given") else "left")
+        for p in manifest["parts"]:
+            note = "[yellow]shortfall: gave all it has[/]" if p["shortfall"] else ""
+            ptable.add_row(p["name"], p["requested"], f"{p['available']:,}", f"{p['given']:,}", note)
+        console.print(ptable)
+    dropped = manifest.get("dropped") or {}
+    if dropped:
+        dtable = Table(title="dropped rows", title_justify="left")
+        dtable.add_column("reason")
+        dtable.add_column("rows", justify="right")
+        for reason, n in dropped.items():
+            dtable.add_row(reason, f"{n:,}")
+        console.print(dtable)
+    console.print(f"content hash [bold]{manifest.get('content_hash', '')[:16]}[/]  load with: datasets.load_dataset({str(path)!r})")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
+
+# ---- further commands (inspect, compare, push) register themselves below --------------------

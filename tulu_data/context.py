@@ -1,0 +1,67 @@
+"""What a recipe sees: its resolved sources, parameters, seed, and counters for rows in and dropped."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .sources import ResolvedSource, read_source
+
+
+@dataclass
+class RecipeContext:
+    """Handed to a recipe function. Recipes read frames from it and report drops through it.
+
+    A recipe is `fn(ctx) -> {split_name: DataFrame}`; it must not do I/O other than through `ctx`,
+    and every row it removes must be counted with `ctx.drop` (or `ctx.count_drop`) under a reason.
+    """
+
+    name: str
+    params: dict[str, Any]
+    seed: int
+    sources: dict[str, ResolvedSource]
+    load_dataset: Callable[[str], dict[str, pl.DataFrame]] | None = None
+    drops: Counter = field(default_factory=Counter)
+    rows_in: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def param(self, key: str, default: Any = None) -> Any:
+        return self.params.get(key, default)
+
+    def source(self, key: str) -> ResolvedSource:
+        if key not in self.sources:
+            raise KeyError(f"recipe for {self.name!r} asked for source {key!r}, not listed in its catalog entry")
+        return self.sources[key]
+
+    def frame(self, key: str, required: list[str] | tuple[str, ...] = (), with_file: bool = False) -> pl.DataFrame:
+        """All rows of source `key`; counts them as rows in. Missing `required` fields raise with the file name."""
+        df = read_source(self.source(key), required=required, with_file=with_file)
+        self.rows_in[key] = self.rows_in.get(key, 0) + df.height
+        return df
+
+    def dataset(self, name: str) -> dict[str, pl.DataFrame]:
+        """The splits of another catalog dataset (built first if needed, reused if already built)."""
+        if self.load_dataset is None:
+            raise RuntimeError("this context cannot load other datasets")
+        return self.load_dataset(name)
+
+    def drop(self, df: pl.DataFrame, mask: pl.Expr, reason: str) -> pl.DataFrame:
+        """Remove rows where `mask` is true (null counts as true) and count them under `reason`."""
+        flags = df.select(mask.fill_null(True).alias("m")).to_series()
+        n = int(flags.sum())
+        if n:
+            self.drops[reason] += n
+            return df.filter(~flags)
+        return df
+
+    def count_drop(self, reason: str, n: int) -> None:
+        if n:
+            self.drops[reason] += int(n)
+
+    def note(self, key: str, value: Any) -> None:
+        """Record a fact for the manifest and card (e.g. rows hit by a known upstream defect)."""
+        self.notes[key] = value

@@ -1,0 +1,194 @@
+"""Resolving upstream sources to local files, and reading them in their upstream formats.
+
+Three ways to resolve a source (`--sources`):
+
+- `hub`: download the pinned revision's files with `huggingface_hub` (cached as usual);
+- a folder `DIR`: a local mirror, the upstream file(s) for source key K under `DIR/K/`;
+- `samples`: the small synthetic files shipped in `tulu_data/samples/K/`, in the upstream schema.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .catalog import SourceSpec
+from .errors import SourceError, SourceFormatError
+
+SAMPLES_DIR = Path(__file__).parent / "samples"
+_SUFFIXES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """A source resolved to concrete local files (sorted, so reading order is fixed)."""
+
+    spec: SourceSpec
+    mode: str  # hub | mirror | samples
+    root: Path
+    files: tuple[Path, ...]
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def file_records(self) -> list[dict]:
+        return [{"path": self.relative(p), "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in self.files]
+
+    @property
+    def revision(self) -> str:
+        return self.spec.revision if self.mode == "hub" else f"{self.mode} copy (pinned upstream: {self.spec.revision})"
+
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, cached in-process by (path, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASH_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+        _HASH_CACHE[key] = digest.hexdigest()
+    return _HASH_CACHE[key]
+
+
+def _data_files_in(folder: Path, spec: SourceSpec) -> tuple[Path, ...]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _SUFFIXES and not p.name.startswith("."))
+    if spec.data_files and folder != SAMPLES_DIR / spec.key:
+        wanted = [p for p in files if any(fnmatch.fnmatch(p.relative_to(folder).as_posix(), pat) for pat in spec.data_files)]
+        files = wanted or files  # a mirror may rename files: any jsonl/json/parquet under DIR/<key>/ is accepted
+    return tuple(files)
+
+
+def resolve_source(spec: SourceSpec, sources: str) -> ResolvedSource:
+    """Resolve `spec` the way `--sources` says: 'hub', 'samples', or a mirror folder."""
+    if sources == "samples":
+        folder = SAMPLES_DIR / spec.key
+        if not folder.is_dir():
+            raise SourceError(f"source {spec.key!r}: no bundled samples (expected {folder})")
+        return ResolvedSource(spec, "samples", folder, _data_files_in(folder, spec))
+    if sources == "hub":
+        return _resolve_hub(spec)
+    folder = Path(sources) / spec.key
+    if not folder.is_dir():
+        raise SourceError(
+            f"source {spec.key!r}: mirror folder {folder} does not exist; put the upstream file(s) of "
+            f"{spec.hub_id} there in their upstream format (jsonl, json or parquet)"
+        )
+    files = _data_files_in(folder, spec)
+    if not files:
+        raise SourceError(f"source {spec.key!r}: no .jsonl/.json/.parquet file under {folder}")
+    return ResolvedSource(spec, "mirror", folder, files)
+
+
+def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    hint = (
+        "Use --sources samples for the bundled sample data, or --sources DIR for a local mirror "
+        f"(the upstream files of each source under DIR/<source_key>/, e.g. DIR/{spec.key}/)."
+    )
+    try:
+        path = snapshot_download(
+            repo_id=spec.hub_id,
+            repo_type=spec.repo_type,
+            revision=spec.revision,
+            allow_patterns=list(spec.data_files) or None,
+        )
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, OSError) as err:
+        raise SourceError(
+            f"source {spec.key!r}: cannot download {spec.hub_id}@{spec.revision} from the Hugging Face Hub "
+            f"(offline or unreachable: {type(err).__name__}). {hint}"
+        ) from err
+    except Exception as err:  # HfHubHTTPError and friends: name the repo and revision
+        raise SourceError(f"source {spec.key!r}: download of {spec.hub_id}@{spec.revision} failed: {err}. {hint}") from err
+    root = Path(path)
+    files = _data_files_in(root, spec)
+    if not files:
+        raise SourceError(f"source {spec.key!r}: {spec.hub_id}@{spec.revision} has no files matching {spec.data_files}")
+    return ResolvedSource(spec, "hub", root, files)
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def file_format(path: Path, declared: str) -> str:
+    """The format of one file: by suffix, and for .json by content (a JSON array or JSON lines)."""
+    fmt = _SUFFIXES.get(path.suffix, declared)
+    if fmt == "json":
+        with open(path, "rb") as fh:
+            head = fh.read(4096).lstrip()
+        fmt = "json" if head.startswith(b"[") else "jsonl"
+    return fmt
+
+
+def read_file(path: Path, declared: str = "jsonl", columns: list[str] | None = None) -> pl.DataFrame:
+    """Read one upstream file into a DataFrame; format errors name the file."""
+    fmt = file_format(path, declared)
+    try:
+        if fmt == "parquet":
+            df = pl.read_parquet(path, columns=columns) if columns else pl.read_parquet(path)
+        elif os.path.getsize(path) == 0:
+            df = pl.DataFrame()
+        elif fmt == "jsonl":
+            df = pl.read_ndjson(path, infer_schema_length=None)
+        else:
+            with open(path, "rb") as fh:
+                records = json.load(fh)
+            if not isinstance(records, list):
+                raise SourceFormatError(f"{path}: expected a JSON array of records or JSON lines")
+            df = pl.from_dicts(records, infer_schema_length=None) if records else pl.DataFrame()
+    except SourceFormatError:
+        raise
+    except Exception as err:
+        raise SourceFormatError(f"{path}: cannot be read as {fmt}: {err}") from err
+    if columns and fmt != "parquet":
+        missing = [c for c in columns if c not in df.columns]
+        if not missing:
+            df = df.select(columns)
+    return df
+
+
+def require_columns(df: pl.DataFrame, required: list[str] | tuple[str, ...], where: str) -> None:
+    """Fail with the file and field names when `df` lacks an upstream field."""
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise SourceFormatError(
+            f"{where}: missing field(s) {', '.join(map(repr, missing))} (found: {', '.join(df.columns) or 'nothing'})"
+        )
+
+
+def read_source(
+    source: ResolvedSource,
+    required: list[str] | tuple[str, ...] = (),
+    with_file: bool = False,
+) -> pl.DataFrame:
+    """All files of a source as one frame; each file must carry the `required` fields."""
+    frames = []
+    for path in source.files:
+        df = read_file(path, source.spec.format)
+        if df.height == 0 and not df.columns:
+            continue
+        require_columns(df, required, str(path))
+        if with_file:
+            df = df.with_columns(pl.lit(source.relative(path)).alias("__file"))
+        frames.append(df)
+    if not frames:
+        raise SourceFormatError(f"source {source.spec.key!r}: no rows in {', '.join(map(str, source.files))}")
+    if len(frames) == 1:
+        return frames[0]
+    try:
+        return pl.concat(frames, how="diagonal_relaxed")
+    except Exception as err:
+        raise SourceFormatError(f"source {source.spec.key!r}: files disagree on their schema: {err}") from err

@@ -1,0 +1,145 @@
+"""Writing a build folder in the Hub's layout, atomically and byte-reproducibly.
+
+    OUT/NAME/data/<split>-00000-of-0000N.parquet
+    OUT/NAME/README.md        dataset card; its YAML `configs` make `load_dataset("OUT/NAME")` work
+    OUT/NAME/manifest.json    provenance: sources, revisions, file hashes, recipe, counts, content hash
+
+Everything is first written to a hidden temporary folder beside the target and moved into place
+with a rename, so an interrupted build leaves the previous output intact, or none at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TARGET_SHARD_BYTES = 256 * 1024 * 1024
+ROW_GROUP_ROWS = 50_000
+
+
+def _plain_types(dtype: pa.DataType) -> pa.DataType:
+    """large_string/large_list -> string/list, recursively (the types `datasets` writes itself)."""
+    if pa.types.is_large_string(dtype):
+        return pa.string()
+    if pa.types.is_large_list(dtype) or pa.types.is_list(dtype):
+        return pa.list_(pa.field("item", _plain_types(dtype.value_type)))
+    if pa.types.is_struct(dtype):
+        return pa.struct([pa.field(f.name, _plain_types(f.type)) for f in dtype])
+    return dtype
+
+
+def to_arrow(df: pl.DataFrame) -> pa.Table:
+    table = df.to_arrow()
+    schema = pa.schema([pa.field(f.name, _plain_types(f.type)) for f in table.schema])
+    return table.cast(schema)
+
+
+def shard_count(df: pl.DataFrame) -> int:
+    return max(1, math.ceil(df.estimated_size() / TARGET_SHARD_BYTES))
+
+
+def write_split(df: pl.DataFrame, data_dir: Path, split: str) -> list[str]:
+    """Write one split as deterministic parquet shards; returns their paths relative to the build."""
+    table = to_arrow(df)
+    n_shards = shard_count(df)
+    per_shard = math.ceil(table.num_rows / n_shards) if table.num_rows else 0
+    names = []
+    for i in range(n_shards):
+        name = f"{split}-{i:05d}-of-{n_shards:05d}.parquet"
+        part = table.slice(i * per_shard, per_shard) if per_shard else table
+        pq.write_table(part, data_dir / name, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        names.append(f"data/{name}")
+    return names
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def content_hash(folder: Path, files: list[str]) -> str:
+    """One hash over the data files (name + bytes), independent of when or where they were written."""
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + sha256_file(folder / rel).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Move `tmp` to `target`; an existing target is swapped out first and removed only afterwards."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_build(
+    target: Path,
+    splits: dict[str, pl.DataFrame],
+    manifest: dict,
+    render_card: Callable[[dict], str],
+) -> dict:
+    """Write splits, manifest and card to `target` atomically; returns the completed manifest."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        (tmp / "data").mkdir(parents=True)
+        split_info = {}
+        all_files: list[str] = []
+        for split in sorted(splits):
+            files = write_split(splits[split], tmp / "data", split)
+            split_info[split] = {"rows": splits[split].height, "files": files}
+            all_files += files
+        manifest = dict(manifest)
+        manifest["splits"] = split_info
+        manifest["rows_out"] = {split: info["rows"] for split, info in split_info.items()}
+        manifest["content_hash"] = content_hash(tmp, all_files)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n")
+        (tmp / "README.md").write_text(render_card(manifest))
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict | None:
+    path = folder / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def read_splits(folder: Path) -> dict[str, pl.DataFrame]:
+    """The splits of a build folder as polars frames, from its manifest."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise FileNotFoundError(f"{folder} is not a build folder (no manifest.json)")
+    return {
+        split: pl.concat([pl.read_parquet(folder / f) for f in info["files"]]) if info["files"] else pl.DataFrame()
+        for split, info in manifest["splits"].items()
+    }
