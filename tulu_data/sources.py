@@ -10,11 +10,14 @@ Three ways to resolve a source (`--sources`):
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import polars as pl
 
@@ -22,7 +25,13 @@ from .catalog import SourceSpec
 from .errors import SourceError, SourceFormatError
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
-_SUFFIXES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".ndjson": "jsonl"}
+_SUFFIXES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".ndjson": "jsonl", ".csv": "csv"}
+_COMPRESSED = (".gz",)  # gzip-compressed text files (e.g. train.jsonl.gz) are read as their inner format
+
+
+def _data_suffix(path: Path) -> str:
+    """The suffix that names a file's format, looking through a compression suffix."""
+    return Path(path.stem).suffix if path.suffix in _COMPRESSED else path.suffix
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,10 @@ def file_sha256(path: Path) -> str:
 
 
 def _data_files_in(folder: Path, spec: SourceSpec) -> tuple[Path, ...]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _SUFFIXES and not p.name.startswith("."))
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and _data_suffix(p) in _SUFFIXES and not p.name.startswith("."))
     if spec.data_files and folder != SAMPLES_DIR / spec.key:
         wanted = [p for p in files if any(fnmatch.fnmatch(p.relative_to(folder).as_posix(), pat) for pat in spec.data_files)]
-        files = wanted or files  # a mirror may rename files: any jsonl/json/parquet under DIR/<key>/ is accepted
+        files = wanted or files  # a mirror may rename files: any jsonl/json/csv/parquet under DIR/<key>/ is accepted
     return tuple(files)
 
 
@@ -82,11 +91,11 @@ def resolve_source(spec: SourceSpec, sources: str) -> ResolvedSource:
     if not folder.is_dir():
         raise SourceError(
             f"source {spec.key!r}: mirror folder {folder} does not exist; put the upstream file(s) of "
-            f"{spec.hub_id} there in their upstream format (jsonl, json or parquet)"
+            f"{spec.hub_id} there in their upstream format (jsonl, json, csv or parquet; .gz-compressed text files are read too)"
         )
     files = _data_files_in(folder, spec)
     if not files:
-        raise SourceError(f"source {spec.key!r}: no .jsonl/.json/.parquet file under {folder}")
+        raise SourceError(f"source {spec.key!r}: no .jsonl/.json/.csv/.parquet file (or .gz of one) under {folder}")
     return ResolvedSource(spec, "mirror", folder, files)
 
 
@@ -123,11 +132,16 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
 # reading
 
 
+def _open(path: Path) -> IO[bytes]:
+    """A binary file object over the file's data, decompressing a gzip-compressed file."""
+    return gzip.open(path, "rb") if path.suffix in _COMPRESSED else open(path, "rb")
+
+
 def file_format(path: Path, declared: str) -> str:
     """The format of one file: by suffix, and for .json by content (a JSON array or JSON lines)."""
-    fmt = _SUFFIXES.get(path.suffix, declared)
+    fmt = _SUFFIXES.get(_data_suffix(path), declared)
     if fmt == "json":
-        with open(path, "rb") as fh:
+        with _open(path) as fh:
             head = fh.read(4096).lstrip()
         fmt = "json" if head.startswith(b"[") else "jsonl"
     return fmt
@@ -141,14 +155,19 @@ def read_file(path: Path, declared: str = "jsonl", columns: list[str] | None = N
             df = pl.read_parquet(path, columns=columns) if columns else pl.read_parquet(path)
         elif os.path.getsize(path) == 0:
             df = pl.DataFrame()
-        elif fmt == "jsonl":
-            df = pl.read_ndjson(path, infer_schema_length=None)
-        else:
-            with open(path, "rb") as fh:
+        elif fmt == "json":
+            with _open(path) as fh:
                 records = json.load(fh)
             if not isinstance(records, list):
                 raise SourceFormatError(f"{path}: expected a JSON array of records or JSON lines")
             df = pl.from_dicts(records, infer_schema_length=None) if records else pl.DataFrame()
+        else:  # jsonl or csv: a plain file is read from disk, a compressed one decompressed in memory
+            data: Path | io.BytesIO = path
+            if path.suffix in _COMPRESSED:
+                with _open(path) as fh:
+                    data = io.BytesIO(fh.read())
+            reader = pl.read_csv if fmt == "csv" else pl.read_ndjson
+            df = reader(data, infer_schema_length=None)
     except SourceFormatError:
         raise
     except Exception as err:
