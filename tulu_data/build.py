@@ -51,6 +51,7 @@ class Builder:
     out: Path = Path("builds")
     seed: int = 42
     force: bool = False
+    mixtures: Path | None = None  # folder of mixture files (default: the project's mixtures/)
     report: Reporter = lambda msg: None
     events: list[BuildEvent] = field(default_factory=list)
     _fingerprints: dict[str, str] = field(default_factory=dict)
@@ -64,7 +65,7 @@ class Builder:
 
         if name in self.catalog.datasets:
             return self.build_dataset(name)
-        mixture = find_mixture(name)
+        mixture = find_mixture(name, self.mixtures)
         if mixture is not None:
             from .mixtures import build_mixture
 

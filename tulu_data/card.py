@@ -47,6 +47,22 @@ def card_metadata(manifest: dict, license_id: str, pretty_name: str) -> dict:
             }
         ],
     }
+    splits = manifest.get("splits", {})
+    if splits:
+        # Exact sizes in `dataset_info` also key `datasets`' cache of a local folder: without them a
+        # rebuilt folder at the same path can be served from a stale cache.
+        feature_sets = [info.get("features") for info in splits.values()]
+        same = all(f == feature_sets[0] for f in feature_sets)
+        meta["dataset_info"] = {
+            "features": feature_sets[0] if same else None,
+            "splits": [
+                {"name": s, "num_bytes": info.get("num_bytes", 0), "num_examples": info["rows"]} for s, info in sorted(splits.items())
+            ],
+            "download_size": sum(info.get("parquet_bytes", 0) for info in splits.values()),
+            "dataset_size": sum(info.get("num_bytes", 0) for info in splits.values()),
+        }
+        if meta["dataset_info"]["features"] is None:
+            del meta["dataset_info"]["features"]
     if meta["license"] == "other":
         meta["license_name"] = license_id.lower().replace(" ", "-")
     return meta

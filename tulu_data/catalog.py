@@ -183,8 +183,10 @@ def parse_catalog(raw: Any, path: Path | None = None) -> Catalog:
     if not isinstance(raw, dict):
         raise CatalogError("catalog: the top level must be a mapping with 'sources' and 'datasets'")
     _check_unknown(raw, {"sources", "datasets", "collections", "citations"}, "catalog")
-    raw_sources = _require(raw, "sources", "catalog", dict)
-    raw_datasets = _require(raw, "datasets", "catalog", dict)
+    if "sources" not in raw or "datasets" not in raw:
+        raise CatalogError("catalog: the top level needs both 'sources' and 'datasets'")
+    raw_sources = _optional(raw, "sources", "catalog", dict, {})
+    raw_datasets = _optional(raw, "datasets", "catalog", dict, {})
     sources = {key: _parse_source(key, entry) for key, entry in raw_sources.items()}
     datasets = {name: _parse_dataset(name, entry, sources) for name, entry in raw_datasets.items()}
     for spec in datasets.values():

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -99,6 +100,22 @@ def resolve_source(spec: SourceSpec, sources: str) -> ResolvedSource:
     return ResolvedSource(spec, "mirror", folder, files)
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP probe of the Hub endpoint, so that an offline machine fails in seconds, not retries."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
@@ -107,17 +124,21 @@ def _resolve_hub(spec: SourceSpec) -> ResolvedSource:
         "Use --sources samples for the bundled sample data, or --sources DIR for a local mirror "
         f"(the upstream files of each source under DIR/<source_key>/, e.g. DIR/{spec.key}/)."
     )
+    online = hub_reachable()
     try:
         path = snapshot_download(
             repo_id=spec.hub_id,
             repo_type=spec.repo_type,
             revision=spec.revision,
             allow_patterns=list(spec.data_files) or None,
+            local_files_only=not online,  # offline: a cached copy of the pinned revision still works
         )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled, OSError) as err:
         raise SourceError(
-            f"source {spec.key!r}: cannot download {spec.hub_id}@{spec.revision} from the Hugging Face Hub "
-            f"(offline or unreachable: {type(err).__name__}). {hint}"
+            f"source {spec.key!r}: cannot download {spec.hub_id}@{spec.revision}: "
+            + ("the Hugging Face Hub is not reachable from this machine (offline) and no cached copy of that revision exists. "
+               if not online else f"{type(err).__name__}: {err}. ")
+            + hint
         ) from err
     except Exception as err:  # HfHubHTTPError and friends: name the repo and revision
         raise SourceError(f"source {spec.key!r}: download of {spec.hub_id}@{spec.revision} failed: {err}. {hint}") from err

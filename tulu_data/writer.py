@@ -48,8 +48,15 @@ def shard_count(df: pl.DataFrame) -> int:
     return max(1, math.ceil(df.estimated_size() / TARGET_SHARD_BYTES))
 
 
-def write_split(df: pl.DataFrame, data_dir: Path, split: str) -> list[str]:
-    """Write one split as deterministic parquet shards; returns their paths relative to the build."""
+def features_yaml(table: pa.Table) -> list:
+    """The `datasets` features of a table, in the YAML form dataset cards use."""
+    from datasets import DatasetInfo, Features
+
+    return DatasetInfo(features=Features.from_arrow_schema(table.schema))._to_yaml_dict()["features"]
+
+
+def write_split(df: pl.DataFrame, data_dir: Path, split: str) -> tuple[list[str], dict]:
+    """Write one split as deterministic parquet shards; returns their relative paths and size info."""
     table = to_arrow(df)
     n_shards = shard_count(df)
     per_shard = math.ceil(table.num_rows / n_shards) if table.num_rows else 0
@@ -59,7 +66,12 @@ def write_split(df: pl.DataFrame, data_dir: Path, split: str) -> list[str]:
         part = table.slice(i * per_shard, per_shard) if per_shard else table
         pq.write_table(part, data_dir / name, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         names.append(f"data/{name}")
-    return names
+    info = {
+        "num_bytes": table.nbytes,
+        "parquet_bytes": sum((data_dir / n.split("/", 1)[1]).stat().st_size for n in names),
+        "features": features_yaml(table),
+    }
+    return names, info
 
 
 def sha256_file(path: Path) -> str:
@@ -108,8 +120,8 @@ def write_build(
         split_info = {}
         all_files: list[str] = []
         for split in sorted(splits):
-            files = write_split(splits[split], tmp / "data", split)
-            split_info[split] = {"rows": splits[split].height, "files": files}
+            files, info = write_split(splits[split], tmp / "data", split)
+            split_info[split] = {"rows": splits[split].height, "files": files, **info}
             all_files += files
         manifest = dict(manifest)
         manifest["splits"] = split_info
