@@ -1,0 +1,303 @@
+"""Resolving ``--mix`` to data, and tokenizing it once (cached by fingerprint).
+
+``--mix`` may be a local dataset folder, a Hub dataset id (``owner/name``), or a catalog dataset or
+mixture name, which ``tulu_data.build.build`` builds (reusing an earlier matching build).
+
+Tokenized data is stored under ``$TULU_DATA_CACHE`` (default ``~/.cache/tulu-data/tokenized``) in a
+folder named by a fingerprint of: the data's content hash, the split and any subsample, the task,
+the tokenizer (vocab, merges, special tokens, template), the chat template, the max length and the
+encoder version. A second run with the same inputs loads it without tokenizing; a change to any of
+them tokenizes again, so a template fix never trains on stale tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+from .chat_format import (
+    ENCODER_VERSION,
+    encode_batch_with_labels,
+    render_tulu,
+    split_preference_pair,
+    tulu_template,
+)
+from .modeling import tokenizer_fingerprint
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("sft", "dpo", "rm")
+DATA_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv", ".arrow")
+
+# How many times each task actually tokenized (cache misses) in this process; tests read it.
+TOKENIZATION_RUNS: Counter[str] = Counter()
+
+
+@dataclass
+class Mix:
+    """A resolved ``--mix``: its splits, where it came from, and a hash of its content."""
+
+    name: str
+    datasets: DatasetDict
+    content_hash: str
+    folder: Path | None = None
+
+
+def _folder_content_hash(folder: Path) -> str:
+    """The build's ``manifest.json`` content hash, else a hash of the data files' bytes."""
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        content_hash = json.loads(manifest.read_text()).get("content_hash")
+        if content_hash:
+            return str(content_hash)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES):
+        digest.update(str(path.relative_to(folder)).encode())
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _as_dataset_dict(loaded: Dataset | DatasetDict) -> DatasetDict:
+    return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
+
+
+def load_mix(mix: str, sources: str = "samples", out: Path | str = Path("builds"), seed: int = 42) -> Mix:
+    """Resolve ``--mix``: a local folder, a Hub dataset id, or a catalog name built with tulu_data."""
+    path = Path(mix).expanduser()
+    if path.is_dir():
+        return Mix(path.name, _as_dataset_dict(load_dataset(str(path))), _folder_content_hash(path), path)
+    if "/" in mix:
+        datasets = _as_dataset_dict(load_dataset(mix))
+        content_hash = hashlib.sha256(
+            json.dumps({split: ds._fingerprint for split, ds in sorted(datasets.items())}).encode()
+        ).hexdigest()
+        return Mix(mix, datasets, content_hash)
+    from tulu_data.build import build  # the catalog: imported lazily, only for catalog names
+
+    folder = Path(build(mix, sources=sources, out=Path(out), seed=seed))
+    return Mix(mix, _as_dataset_dict(load_dataset(str(folder))), _folder_content_hash(folder), folder)
+
+
+def resolve_mix(mix: str, sources: str = "samples", out: Path | str = Path("builds")) -> DatasetDict:
+    """The splits of ``--mix`` (see ``load_mix``)."""
+    return load_mix(mix, sources, out).datasets
+
+
+def select_split(datasets: DatasetDict, split: str) -> Dataset:
+    """The requested split; a dataset with a single split is used whatever it is named."""
+    if split in datasets:
+        return datasets[split]
+    if len(datasets) == 1:
+        only = next(iter(datasets))
+        logger.warning("split %r not found; using the only split, %r", split, only)
+        return datasets[only]
+    raise ValueError(f"split {split!r} not found; available: {sorted(datasets)}")
+
+
+def row_format(dataset: Dataset) -> str:
+    """``sft`` (messages), ``preference`` (chosen/rejected) or ``prompts`` (prompt)."""
+    columns = set(dataset.column_names)
+    if {"chosen", "rejected"} <= columns:
+        return "preference"
+    if "messages" in columns:
+        return "sft"
+    if "prompt" in columns:
+        return "prompts"
+    raise ValueError(f"cannot tell the row format from columns {sorted(columns)}")
+
+
+def subsample(dataset: Dataset, max_rows: int | None, seed: int) -> Dataset:
+    """A seeded random sample of at most ``max_rows`` rows (never the first rows)."""
+    if max_rows is None or max_rows >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(max_rows))
+
+
+def cache_root() -> Path:
+    """Where tokenized data is stored: ``$TULU_DATA_CACHE`` or ``~/.cache/tulu-data/tokenized``."""
+    env = os.environ.get("TULU_DATA_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tulu-data" / "tokenized"
+
+
+def tokenization_fingerprint(data_key: str, task: str, tokenizer: Any, max_length: int | None) -> str:
+    """The cache key: data content, task, tokenizer, template, max length and encoder version."""
+    payload = {
+        "data": data_key,
+        "task": task,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "template": tulu_template(),
+        "max_length": max_length,
+        "encoder": ENCODER_VERSION,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@dataclass
+class TokenizedData:
+    """Tokenized rows ready for a trl trainer, and what happened on the way."""
+
+    dataset: Dataset
+    fingerprint: str
+    path: Path
+    cache_hit: bool
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _encode_sft(batch: dict[str, list], tokenizer: Any, max_length: int | None) -> dict[str, list]:
+    encoded = encode_batch_with_labels(tokenizer, batch["messages"], max_length)
+    return {"input_ids": [e["input_ids"] for e in encoded], "labels": [e["labels"] for e in encoded]}
+
+
+def _encode_preference(batch: dict[str, list], tokenizer: Any, task: str) -> dict[str, list]:
+    """Prompt (rendered with the generation prompt) and each reply (content + eos), tokenized apart.
+
+    Tokenizing the prompt alone matches what the model sees at inference. A pair whose turns do not
+    line up is marked with empty ids and dropped by the caller.
+    """
+    prompts, chosen, rejected, valid = [], [], [], []
+    for chosen_turns, rejected_turns in zip(batch["chosen"], batch["rejected"], strict=True):
+        try:
+            prompt, chosen_reply, rejected_reply = split_preference_pair(chosen_turns, rejected_turns)
+            valid.append(bool(prompt))
+        except ValueError:
+            prompt, chosen_reply, rejected_reply = [], "", ""
+            valid.append(False)
+        prompts.append(render_tulu(prompt, tokenizer.eos_token, add_generation_prompt=True) if prompt else "")
+        chosen.append(chosen_reply.strip() + tokenizer.eos_token)
+        rejected.append(rejected_reply.strip() + tokenizer.eos_token)
+    prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    chosen_ids = tokenizer(chosen, add_special_tokens=False)["input_ids"]
+    rejected_ids = tokenizer(rejected, add_special_tokens=False)["input_ids"]
+    empty: list[int] = []
+    prompt_ids = [list(ids) if ok else empty for ids, ok in zip(prompt_ids, valid, strict=True)]
+    if task == "dpo":
+        return {"prompt_ids": prompt_ids, "chosen_ids": chosen_ids, "rejected_ids": rejected_ids}
+    return {
+        "prompt_ids": prompt_ids,
+        "chosen_ids": [p + list(c) if p else empty for p, c in zip(prompt_ids, chosen_ids, strict=True)],
+        "rejected_ids": [p + list(r) if p else empty for p, r in zip(prompt_ids, rejected_ids, strict=True)],
+    }
+
+
+def _tokenize(
+    dataset: Dataset,
+    task: str,
+    tokenizer: Any,
+    max_length: int | None,
+    num_proc: int | None,
+    fingerprint: str,
+) -> tuple[Dataset, dict[str, int]]:
+    stats = {"rows": len(dataset)}
+    if task == "sft":
+        encoded = dataset.map(
+            _encode_sft,
+            batched=True,
+            fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
+            remove_columns=dataset.column_names,
+            num_proc=num_proc,
+            new_fingerprint=f"{fingerprint}-encode",
+            desc="Tokenizing (Tulu format, one pass)",
+        )
+        kept = encoded.filter(
+            lambda labels: any(label != -100 for label in labels),
+            input_columns="labels",
+            num_proc=num_proc,
+            new_fingerprint=f"{fingerprint}-filter",
+        )
+        stats["dropped_all_labels_masked"] = len(encoded) - len(kept)
+    else:
+        encoded = dataset.map(
+            _encode_preference,
+            batched=True,
+            fn_kwargs={"tokenizer": tokenizer, "task": task},
+            remove_columns=dataset.column_names,
+            num_proc=num_proc,
+            new_fingerprint=f"{fingerprint}-encode",
+            desc="Tokenizing preference pairs (Tulu format)",
+        )
+        well_formed = encoded.filter(
+            lambda prompt_ids: len(prompt_ids) > 0,
+            input_columns="prompt_ids",
+            num_proc=num_proc,
+            new_fingerprint=f"{fingerprint}-wellformed",
+        )
+        stats["dropped_malformed_pairs"] = len(encoded) - len(well_formed)
+        if max_length is None:
+            kept = well_formed
+        elif task == "dpo":
+            # trl's rule: the collator truncates prompt + reply to max_length keeping the start, so a prompt
+            # that fills max_length alone leaves nothing to train on.
+            kept = well_formed.filter(
+                lambda prompt_ids: len(prompt_ids) < max_length,
+                input_columns="prompt_ids",
+                num_proc=num_proc,
+                new_fingerprint=f"{fingerprint}-length",
+            )
+        else:
+            # A reward model scores the last token, so a truncated sequence would be scored mid-reply.
+            kept = well_formed.filter(
+                lambda chosen_ids, rejected_ids: max(len(chosen_ids), len(rejected_ids)) <= max_length,
+                input_columns=["chosen_ids", "rejected_ids"],
+                num_proc=num_proc,
+                new_fingerprint=f"{fingerprint}-length",
+            )
+        stats["dropped_too_long"] = len(well_formed) - len(kept)
+        if task == "rm":
+            kept = kept.remove_columns("prompt_ids")
+    stats["kept"] = len(kept)
+    return kept, stats
+
+
+def tokenize_cached(
+    dataset: Dataset,
+    task: str,
+    tokenizer: Any,
+    max_length: int | None,
+    data_key: str,
+    num_proc: int | None = None,
+    main_process_first: Callable[[], AbstractContextManager] | None = None,
+) -> TokenizedData:
+    """Tokenize ``dataset`` for ``task`` (sft, dpo or rm), or load the result of an earlier identical run.
+
+    ``data_key`` identifies the rows (content hash, split, subsample). Under ``accelerate launch`` pass
+    the training arguments' ``main_process_first`` so only the main process tokenizes and the others
+    read its cache.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    fingerprint = tokenization_fingerprint(data_key, task, tokenizer, max_length)
+    path = cache_root() / f"{task}-{fingerprint}"
+    guard = main_process_first() if main_process_first is not None else contextlib.nullcontext()
+    with guard:
+        stats_file = path / "tulu_tokenization.json"
+        if stats_file.is_file():
+            stats = json.loads(stats_file.read_text())
+            logger.info("tokenized %s data found in cache: %s", task, path)
+            return TokenizedData(load_from_disk(str(path)), fingerprint, path, True, stats)
+        TOKENIZATION_RUNS[task] += 1
+        tokenized, stats = _tokenize(dataset, task, tokenizer, max_length, num_proc, fingerprint)
+        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tokenized.save_to_disk(str(staging))
+        (staging / "tulu_tokenization.json").write_text(json.dumps(stats, indent=2) + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(path)
+        except OSError:  # another process finished first: keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+        logger.info("tokenized %s data: %s -> %s", task, stats, path)
+        return TokenizedData(load_from_disk(str(path)), fingerprint, path, False, stats)

@@ -1,0 +1,69 @@
+"""DPO with the Tulu 2 / 2.5 recipe, on trl's DPOTrainer.
+
+    python -m training.dpo --mix uf_mean --model runs/sft-tulu_v2_sft_mixture
+    python -m training.dpo --mix ./my_pairs --model tiny --output_dir runs/dpo-smoke
+
+Rows are preference rows (``chosen``/``rejected`` conversations sharing all but the last assistant
+turn). The prompt is rendered with the Tulu generation prompt and each reply as content + eos; both
+are tokenized once and cached. The reference model is the starting model, frozen (or ``--ref_model``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from datasets import Dataset
+from transformers import set_seed
+from trl import DPOTrainer, TrlParser
+
+from .common import TrainingRun, finish, load_training_rows, setup_logging, tokenize_for, tokenizer_for
+from .config import TuluDPOConfig
+from .modeling import load_causal_lm
+
+
+class PretokenizedDPOTrainer(DPOTrainer):
+    """DPOTrainer that takes rows already holding ``prompt_ids``/``chosen_ids``/``rejected_ids`` as they are.
+
+    trl always re-derives those from text; our cached, Tulu-formatted ids are used instead.
+    """
+
+    def _prepare_dataset(
+        self, dataset: Dataset, processing_class: Any, args: Any, dataset_name: str
+    ) -> Dataset:
+        if {"prompt_ids", "chosen_ids", "rejected_ids"} <= set(dataset.column_names):
+            return dataset
+        return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+
+
+def train(args: TuluDPOConfig) -> TrainingRun:
+    """Run DPO as configured and save the policy and tokenizer to ``args.output_dir``."""
+    set_seed(args.seed)
+    _, rows, data_key = load_training_rows(args, ("preference",))
+    tokenizer = tokenizer_for(args.model, rows, trust_remote_code=args.trust_remote_code)
+    model = load_causal_lm(args.model, tokenizer, args.seed, args.model_init_kwargs)
+    # The tiny model is rebuilt from the same seed, so the reference starts identical to the policy.
+    ref_model = load_causal_lm(args.ref_model or args.model, tokenizer, args.seed, args.model_init_kwargs)
+    tokenized = None
+    if args.pretokenize:
+        tokenized = tokenize_for("dpo", args, rows, tokenizer, data_key)
+        train_dataset = tokenized.dataset
+    else:
+        train_dataset = rows.select_columns(["chosen", "rejected"])
+    trainer = PretokenizedDPOTrainer(
+        model=model, ref_model=ref_model, args=args, train_dataset=train_dataset, processing_class=tokenizer
+    )
+    trainer.train()
+    return finish(trainer, args, tokenized)
+
+
+def main(argv: Sequence[str] | None = None) -> TrainingRun:
+    """Parse flags (``--help`` lists them with their defaults) and train."""
+    setup_logging()
+    (args,) = TrlParser((TuluDPOConfig,)).parse_args_and_config(argv)
+    return train(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

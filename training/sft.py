@@ -1,0 +1,51 @@
+"""Supervised fine-tuning with the Tulu 2 recipe, on trl's SFTTrainer.
+
+    python -m training.sft --mix tulu_v2_sft_mixture --model meta-llama/Llama-2-7b-hf
+    python -m training.sft --mix ./my_sft_folder --model tiny --output_dir runs/sft-smoke
+
+Rows are SFT rows (``messages``). With ``--pretokenize`` (default) rows are tokenized once by the Tulu
+encoder (labels on assistant content + eos only) and cached; otherwise trl tokenizes them with the Tulu
+chat template and ``assistant_only_loss``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from transformers import set_seed
+from trl import SFTTrainer, TrlParser
+
+from .common import TrainingRun, finish, load_training_rows, setup_logging, tokenize_for, tokenizer_for
+from .config import TuluSFTConfig
+from .modeling import load_causal_lm
+
+
+def train(args: TuluSFTConfig) -> TrainingRun:
+    """Run SFT as configured and save the model and tokenizer to ``args.output_dir``."""
+    set_seed(args.seed)
+    _, rows, data_key = load_training_rows(args, ("sft",))
+    tokenizer = tokenizer_for(args.model, rows, trust_remote_code=args.trust_remote_code)
+    model = load_causal_lm(args.model, tokenizer, args.seed, args.model_init_kwargs)
+    tokenized = None
+    if args.pretokenize:
+        tokenized = tokenize_for("sft", args, rows, tokenizer, data_key)
+        train_dataset = tokenized.dataset
+        # Labels already carry the assistant-only mask; trl rejects the flag on non-conversational rows.
+        args.assistant_only_loss = False
+    else:
+        train_dataset = rows.select_columns(["messages"])
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
+    trainer.train()
+    return finish(trainer, args, tokenized)
+
+
+def main(argv: Sequence[str] | None = None) -> TrainingRun:
+    """Parse flags (``--help`` lists them with their defaults) and train."""
+    setup_logging()
+    (args,) = TrlParser((TuluSFTConfig,)).parse_args_and_config(argv)
+    return train(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
