@@ -109,6 +109,8 @@ def test_build_writes_hub_layout_with_provenance(qa_catalog, qa_mirror, tmp_path
     assert manifest["rows_in"] == {"qa": 21}
     assert manifest["rows_out"] == {"train": 20}
     assert manifest["dropped"] == {"chosen: empty message": 1}
+    (example,) = manifest["drop_examples"]["chosen: empty message"]
+    assert example["chosen"][0]["content"] == "empty answer?"
     assert manifest["recipe"] == {"name": "_test_qa_pairs", "version": "1", "params": {"label": "qa_small"}}
     (src,) = manifest["sources"]
     assert src["revision"] == "0" * 40 and src["mode"] == "mirror"

@@ -137,6 +137,7 @@ class Builder:
             "rows_in": dict(ctx.rows_in),
             "dropped": dict(sorted(ctx.drops.items(), key=lambda kv: (-kv[1], kv[0]))),
             "notes": ctx.notes,
+            "drop_examples": ctx.drop_examples,
             "build_seconds": None,
         }
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)

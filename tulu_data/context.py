@@ -12,6 +12,20 @@ import polars as pl
 from .sources import ResolvedSource, read_source
 
 
+EXAMPLES_PER_REASON = 3
+
+
+def _shorten(value: Any, limit: int = 160) -> Any:
+    """A JSON-friendly, shortened copy of a cell for drop examples."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "..."
+    if isinstance(value, list):
+        return [_shorten(v, limit) for v in value[:6]] + (["..."] if len(value) > 6 else [])
+    if isinstance(value, dict):
+        return {k: _shorten(v, limit) for k, v in value.items()}
+    return value
+
+
 @dataclass
 class RecipeContext:
     """Handed to a recipe function. Recipes read frames from it and report drops through it.
@@ -26,6 +40,7 @@ class RecipeContext:
     sources: dict[str, ResolvedSource]
     load_dataset: Callable[[str], dict[str, pl.DataFrame]] | None = None
     drops: Counter = field(default_factory=Counter)
+    drop_examples: dict[str, list[dict]] = field(default_factory=dict)
     rows_in: dict[str, int] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -55,8 +70,17 @@ class RecipeContext:
         n = int(flags.sum())
         if n:
             self.drops[reason] += n
+            self._keep_examples(reason, df.filter(flags))
             return df.filter(~flags)
         return df
+
+    def _keep_examples(self, reason: str, dropped: pl.DataFrame, limit: int = EXAMPLES_PER_REASON) -> None:
+        """Keep a few dropped rows per reason (texts shortened) so the manifest shows what was dropped."""
+        kept = self.drop_examples.setdefault(reason, [])
+        if len(kept) >= limit:
+            return
+        for row in dropped.head(limit - len(kept)).to_dicts():
+            kept.append({k: _shorten(v) for k, v in row.items() if not k.startswith("__")})
 
     def count_drop(self, reason: str, n: int) -> None:
         if n:
