@@ -47,44 +47,76 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
+_HASH_P = 1099511628211
+_HASH_CHUNK_BYTES = 1 << 21  # text hashed per step: bounds memory to a few tens of MB whatever the column size
+_POWERS: dict[int, np.ndarray] = {}
+
+
+def _powers(base: int, n: int) -> np.ndarray:
+    """base**k mod 2**64 for k < n (cached for the chunk size)."""
+    cached = _POWERS.get(base)
+    if cached is not None and len(cached) >= n:
+        return cached[:n]
+    size = max(n, _HASH_CHUNK_BYTES)
+    with np.errstate(over="ignore"):
+        arr = np.full(size, base, dtype=np.uint64)
+        arr[0] = 1
+        arr = np.cumprod(arr, dtype=np.uint64)
+    if size == _HASH_CHUNK_BYTES:
+        _POWERS[base] = arr
+    return arr[:n]
+
+
+def _polynomial_hash(chunk: pl.Series) -> np.ndarray:
+    """sum((byte_i + 1) * P**(len - 1 - i)) mod 2**64 per string, for one chunk of rows.
+
+    Computed as P**(end-1) * (S[end] - S[start]) with S the prefix sum of (byte_g + 1) * P**-g over the
+    chunk's bytes: P is odd, so it has an inverse mod 2**64 and the identity is exact in uint64.
+    """
+    import pyarrow as pa
+
+    arr = chunk.to_arrow()
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    total = int(ends[-1]) if n else 0
+    if total == 0:
+        return np.zeros(n, dtype=np.uint64)
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    with np.errstate(over="ignore"):
+        weighted = (data.astype(np.uint64) + np.uint64(1)) * _powers(_HASH_P_INV, total)
+        prefix = np.zeros(total + 1, dtype=np.uint64)
+        np.cumsum(weighted, dtype=np.uint64, out=prefix[1:])
+        return _powers(_HASH_P, total)[np.maximum(ends - 1, 0)] * (prefix[ends] - prefix[starts])
+
+
+_HASH_P_INV = pow(_HASH_P, -1, 1 << 64)
+
+
 def stable_hash64(values: pl.Series | Iterable[str]) -> np.ndarray:
     """A 64-bit hash of each string, identical across runs, platforms and library versions.
 
-    A polynomial hash over the UTF-8 bytes, computed for the whole column at once from the Arrow
-    buffers, then mixed with splitmix64. Nulls hash like the empty string.
+    A polynomial hash over the UTF-8 bytes, then mixed with splitmix64. Nulls hash like the empty
+    string. The column is hashed in chunks of about 2 MiB of text, so memory stays small for any size.
     """
     series = values if isinstance(values, pl.Series) else pl.Series(list(values), dtype=pl.String)
-    arr = series.cast(pl.String).fill_null("").to_arrow()
-    if hasattr(arr, "combine_chunks"):
-        arr = arr.combine_chunks()
-    import pyarrow as pa
-
-    arr = arr.cast(pa.large_string())
-    n = len(arr)
+    series = series.cast(pl.String).fill_null("")
+    n = len(series)
     if n == 0:
         return np.zeros(0, dtype=np.uint64)
-    offsets_buf, data_buf = arr.buffers()[1], arr.buffers()[2]
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
-    lengths = np.diff(offsets)
-    data = (
-        np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]].astype(np.uint64)
-        if data_buf is not None and offsets[-1] > offsets[0]
-        else np.zeros(0, dtype=np.uint64)
-    )
-    # position of each byte from the end of its string -> weight P**k (mod 2**64)
-    starts = offsets[:-1] - offsets[0]
-    row_of_byte = np.repeat(np.arange(n), lengths)
-    pos_from_end = (starts[row_of_byte] + lengths[row_of_byte] - 1) - np.arange(len(data))
-    max_len = int(lengths.max()) if n else 0
+    lengths = series.str.len_bytes().cast(pl.Int64).to_numpy()
+    ends = np.cumsum(lengths)
+    sums = np.empty(n, dtype=np.uint64)
+    row = 0
+    while row < n:
+        base = int(ends[row - 1]) if row else 0
+        stop = max(int(np.searchsorted(ends, base + _HASH_CHUNK_BYTES, side="right")), row + 1)
+        sums[row:stop] = _polynomial_hash(series.slice(row, stop - row))
+        row = stop
     with np.errstate(over="ignore"):
-        powers = np.full(max(max_len, 1), 1099511628211, dtype=np.uint64)
-        powers[0] = 1
-        powers = np.cumprod(powers, dtype=np.uint64)
-        weighted = (data + np.uint64(1)) * powers[pos_from_end] if len(data) else data
-        sums = np.zeros(n, dtype=np.uint64)
-        nonempty = lengths > 0
-        if nonempty.any():
-            sums[nonempty] = np.add.reduceat(weighted, starts[nonempty])
         return _splitmix64(sums ^ (lengths.astype(np.uint64) * np.uint64(0x100000001B3)))
 
 
