@@ -142,8 +142,14 @@ def hex_ids(hashes: np.ndarray) -> pl.Series:
     return pl.Series("id", np.frombuffer(raw, dtype="S16").astype("U16"), dtype=pl.String)
 
 
+_ID_CHUNK_ROWS = 20_000  # rows whose key text is built at once: bounds the transient JSON/concat strings
+
+
 def content_ids(df: pl.DataFrame, columns: list[str], prefix: str = "") -> pl.Series:
-    """A stable id per row from the content of `columns` (nested columns are JSON-encoded)."""
+    """A stable id per row from the content of `columns` (nested columns are JSON-encoded).
+
+    Rows are keyed in chunks, so the joined key text never holds more than a few MB at once.
+    """
     parts = []
     for col in columns:
         dtype = df.schema[col]
@@ -151,8 +157,12 @@ def content_ids(df: pl.DataFrame, columns: list[str], prefix: str = "") -> pl.Se
         if isinstance(dtype, pl.List | pl.Struct | pl.Array):
             expr = expr.map_batches(_json_encode, return_dtype=pl.String)
         parts.append(expr.cast(pl.String).fill_null("\x00"))
-    joined = df.select(pl.concat_str(parts, separator="\x1e").alias("k")).to_series()
-    ids = hex_ids(stable_hash64(joined))
+    key = pl.concat_str(parts, separator="\x1e").alias("k")
+    hashes = [
+        stable_hash64(df.slice(start, _ID_CHUNK_ROWS).select(key).to_series())
+        for start in range(0, df.height, _ID_CHUNK_ROWS)
+    ]
+    ids = hex_ids(np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64))
     return ids if not prefix else pl.select(pl.lit(prefix) + pl.lit(ids)).to_series().alias("id")
 
 

@@ -20,8 +20,19 @@ def clean_conversations(ctx: RecipeContext, df: pl.DataFrame, columns: list[str]
     return df
 
 
-def cap_rows(ctx: RecipeContext, df: pl.DataFrame, cap: int | None, key: str = "id") -> pl.DataFrame:
-    """Seeded shuffle (keyed on `key`), then keep at most `cap` rows; the rest are counted as dropped."""
+def cap_rows(ctx: RecipeContext, df: pl.DataFrame, cap: int | None, key: str = "id", rank: str | None = None) -> pl.DataFrame:
+    """Seeded shuffle (keyed on `key`), then keep at most `cap` rows; the rest are counted as dropped.
+
+    With `rank`, the rows kept are the `cap` with the smallest value in that column (a seeded order the
+    recipe drew itself, e.g. over file and row before reading every text of a huge source); the column
+    is then removed and the rows kept are still put in the keyed order of `key`.
+    """
+    if rank is not None:
+        df = df.sort(rank)
+        if cap is not None and df.height > cap:
+            ctx.count_drop(f"over the {cap:,}-row cap (seeded shuffle)", df.height - cap)
+            df = df.head(cap)
+        return ops.shuffle(df.drop(rank), ctx.seed, key=key)
     df = ops.shuffle(df, ctx.seed, key=key)
     if cap is not None and df.height > cap:
         ctx.count_drop(f"over the {cap:,}-row cap (seeded shuffle)", df.height - cap)
@@ -29,15 +40,20 @@ def cap_rows(ctx: RecipeContext, df: pl.DataFrame, cap: int | None, key: str = "
     return df
 
 
-def finalize_preference(ctx: RecipeContext, df: pl.DataFrame, cap: int | None = ops.PREFERENCE_CAP) -> pl.DataFrame:
-    """The common Tulu 2.5 steps: strip, validate both conversations, seeded shuffle + cap, fixed columns."""
+def finalize_preference(
+    ctx: RecipeContext, df: pl.DataFrame, cap: int | None = ops.PREFERENCE_CAP, rank: str | None = None
+) -> pl.DataFrame:
+    """The common Tulu 2.5 steps: strip, validate both conversations, seeded shuffle + cap, fixed columns.
+
+    `rank` names a column holding the recipe's own seeded order for the cap (see `cap_rows`).
+    """
     df = clean_conversations(ctx, df, ["chosen", "rejected"])
     df = ctx.drop(
         df,
         ops.prefix(pl.col("chosen")) != ops.prefix(pl.col("rejected")),
         "chosen and rejected do not share the prompt turns",
     )
-    df = cap_rows(ctx, df, ctx.param("cap", cap))
+    df = cap_rows(ctx, df, ctx.param("cap", cap), rank=rank)
     return ops.schema_cast(df, ops.PREFERENCE_SCHEMA)
 
 
