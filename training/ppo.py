@@ -1,0 +1,583 @@
+"""PPO with the Tulu 2.5 recipe (trl no longer ships a PPO trainer), run under accelerate.
+
+    python -m training.ppo --mix ultrafeedback_prompts --model runs/sft-tulu_v2_sft_mixture \\
+        --reward_model runs/rm-preference_big_mixture
+    accelerate launch --config_file training/accelerate/ddp.yaml -m training.ppo ...
+
+One step: sample one response per prompt from the policy (temperature 0.7); score prompt + response
+with the frozen reward model at its last token, minus a penalty when the response has no eos; add a
+per-token KL penalty against the frozen reference; estimate advantages with GAE (gamma 1, lambda 0.95)
+from the value model (initialised from the reward model unless ``--value_model``); whiten advantages;
+one PPO epoch of clipped policy and value losses (clip 0.2 each, value coefficient 0.1).
+
+Prompts come from a prompt dataset (``prompt`` column, as in ``ultrafeedback_prompts``), or from the
+prompt turns of preference or SFT rows. The math lives in ``training.ppo_math``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from datasets import Dataset
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import AutoTokenizer, HfArgumentParser, PreTrainedModel, get_scheduler, set_seed
+
+from .chat_format import prompt_messages, render_tulu, set_tulu_template
+from .common import load_training_rows, setup_logging, tokenizer_for
+from .config import accumulation_steps, world_size
+from .modeling import is_tiny, load_causal_lm, load_reward_model
+from .ppo_math import compute_rewards_with_kl, gae, policy_loss, value_loss, whiten
+
+logger = logging.getLogger("training.ppo")
+
+
+@dataclass
+class PPOConfig:
+    """PPO settings; defaults follow the Tulu 2.5 recipe where it states them."""
+
+    mix: str | None = field(
+        default=None,
+        metadata={
+            "help": "Required. Prompts: ultrafeedback_prompts, any prompt dataset, or preference/SFT data "
+            "(their prompt turns). A catalog name, a local folder or a Hub dataset id."
+        },
+    )
+    sources: str = field(default="samples", metadata={"help": "Upstream sources for tulu_data builds."})
+    builds_dir: str = field(default="builds", metadata={"help": "Folder where tulu_data writes builds."})
+    split: str = field(default="train", metadata={"help": "Split to take prompts from."})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use a seeded random sample of at most this many prompts."}
+    )
+    model: str | None = field(
+        default=None,
+        metadata={"help": "Required. The policy's starting point: an SFT checkpoint, or 'tiny'."},
+    )
+    reward_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Required. A reward model checkpoint (e.g. from training.rm), frozen; or 'tiny' (random, "
+            "smoke runs only)."
+        },
+    )
+    value_model: str | None = field(
+        default=None, metadata={"help": "Value model checkpoint (default: initialised from --reward_model)."}
+    )
+    ref_model: str | None = field(
+        default=None, metadata={"help": "Reference policy (default: --model), frozen."}
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where the policy is saved (default runs/ppo-MIX)."}
+    )
+    seed: int = field(default=42, metadata={"help": "Random seed (sampling, shuffling, tiny models)."})
+    learning_rate: float = field(default=1e-6, metadata={"help": "Learning rate (Tulu 2.5: 1e-6)."})
+    lr_scheduler_type: str = field(
+        default="linear", metadata={"help": "Schedule, no warmup (the recipe does not say; our choice)."}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    kl_coef: float = field(
+        default=0.05,
+        metadata={"help": "Per-token KL penalty coefficient (Tulu 2.5: 0.05; 0.0325 with larger RMs)."},
+    )
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature (Tulu 2.5: 0.7)."})
+    gamma: float = field(default=1.0, metadata={"help": "GAE discount (Tulu 2.5: 1.0)."})
+    lam: float = field(default=0.95, metadata={"help": "GAE lambda (Tulu 2.5: 0.95)."})
+    cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip (Tulu 2.5: 0.2)."})
+    cliprange_value: float = field(default=0.2, metadata={"help": "Value clip (Tulu 2.5: 0.2)."})
+    vf_coef: float = field(default=0.1, metadata={"help": "Value loss coefficient (Tulu 2.5: 0.1)."})
+    whiten_advantages: bool = field(default=True, metadata={"help": "Whiten advantages (rewards are not)."})
+    max_response_length: int = field(
+        default=1024, metadata={"help": "Max new tokens per response (Tulu 2.5: 1024)."}
+    )
+    max_prompt_length: int = field(default=1024, metadata={"help": "Prompts longer than this are dropped."})
+    missing_eos_penalty: float = field(
+        default=10.0, metadata={"help": "Subtracted from the score of a response that does not end in eos."}
+    )
+    num_ppo_epochs: int = field(default=1, metadata={"help": "PPO epochs per rollout batch (Tulu 2.5: 1)."})
+    rollout_batch_size: int = field(
+        default=64,
+        metadata={"help": "Prompts per PPO step over all processes, one rollout each (our choice)."},
+    )
+    num_mini_batches: int = field(
+        default=1, metadata={"help": "Optimizer steps per rollout batch and epoch."}
+    )
+    per_device_train_batch_size: int = field(
+        default=8, metadata={"help": "Micro-batch for the update's forward/backward (gradients accumulate)."}
+    )
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the prompts."})
+    max_steps: int = field(default=-1, metadata={"help": "PPO steps; overrides num_train_epochs if > 0."})
+    logging_steps: int = field(default=1, metadata={"help": "Log every this many PPO steps."})
+    save_steps: int = field(
+        default=0, metadata={"help": "Also save the policy every this many steps (0: only at the end)."}
+    )
+    bf16: bool | None = field(
+        default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."}
+    )
+    use_cpu: bool = field(default=False, metadata={"help": "Run on CPU even when a GPU is present."})
+    activation_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute activations in the update."}
+    )
+
+    def __post_init__(self) -> None:
+        for required in ("mix", "model", "reward_model"):
+            if not getattr(self, required):
+                raise ValueError(f"--{required} is required")
+        if self.output_dir is None:
+            self.output_dir = str(Path("runs") / f"ppo-{Path(self.mix).name}")
+        if self.bf16 is None:
+            self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.use_cpu
+        self.per_device_rollout_batch_size = accumulation_steps(self.rollout_batch_size, 1, world_size())
+        if self.per_device_rollout_batch_size % self.num_mini_batches:
+            raise ValueError("the per-device rollout batch must split evenly into --num_mini_batches")
+
+
+class PolicyAndValue(nn.Module):
+    """The two trained models in one module, so accelerate wraps, syncs and saves them together."""
+
+    def __init__(self, policy: PreTrainedModel, value_model: PreTrainedModel) -> None:
+        super().__init__()
+        self.policy = policy
+        self.value_model = value_model
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.policy(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).logits
+        values = token_scores(self.value_model, input_ids, attention_mask, position_ids)
+        return logits, values
+
+
+def token_scores(
+    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor
+) -> torch.Tensor:
+    """A sequence classifier's one-output head applied at every position: ``[batch, tokens]``."""
+    backbone = model.base_model
+    hidden = backbone(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+    ).last_hidden_state
+    head = getattr(model, "score", None) or model.classifier
+    return head(hidden).squeeze(-1).float()
+
+
+def positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that skip left padding."""
+    return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+def response_logprobs(logits: torch.Tensor, responses: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Log-probabilities of the response tokens under ``logits / temperature``, from logits over the
+    positions that predict them (``[batch, response_tokens, vocab]``)."""
+    log_softmax = F.log_softmax(logits.float() / temperature, dim=-1)
+    return torch.gather(log_softmax, 2, responses.unsqueeze(-1)).squeeze(-1)
+
+
+def disable_dropout(model: nn.Module) -> None:
+    """Dropout off, so rollout and update log-probabilities agree."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+
+
+def left_pad(sequences: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token lists into ``(input_ids, attention_mask)``."""
+    width = max(len(sequence) for sequence in sequences)
+    input_ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        if sequence:
+            input_ids[row, width - len(sequence) :] = torch.tensor(sequence)
+            attention_mask[row, width - len(sequence) :] = 1
+    return input_ids, attention_mask
+
+
+def truncate_after_eos(
+    responses: torch.Tensor, eos_token_id: int, pad_token_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cut each response after its first eos: returns ``(responses, mask, ends_with_eos)``; padding after
+    the end is set to the pad id and masked out."""
+    is_eos = responses == eos_token_id
+    ends_with_eos = is_eos.any(dim=1)
+    first_eos = torch.where(
+        ends_with_eos,
+        is_eos.float().argmax(dim=1),
+        torch.full_like(ends_with_eos, responses.shape[1] - 1, dtype=torch.long),
+    )
+    index = torch.arange(responses.shape[1], device=responses.device).unsqueeze(0)
+    mask = (index <= first_eos.unsqueeze(1)).long()
+    return responses.masked_fill(mask == 0, pad_token_id), mask, ends_with_eos
+
+
+@torch.no_grad()
+def sample_responses(
+    model: PreTrainedModel,
+    tokenizer: Any,
+    prompt_ids: list[list[int]],
+    max_new_tokens: int,
+    temperature: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sample one response per prompt: ``(queries, query_mask, responses, response_mask, ends_with_eos)``."""
+    device = next(model.parameters()).device
+    queries, query_mask = left_pad(prompt_ids, tokenizer.pad_token_id)
+    queries, query_mask = queries.to(device), query_mask.to(device)
+    generated = model.generate(
+        input_ids=queries,
+        attention_mask=query_mask,
+        do_sample=True,
+        temperature=temperature,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    responses, response_mask, ends_with_eos = truncate_after_eos(
+        generated[:, queries.shape[1] :], tokenizer.eos_token_id, tokenizer.pad_token_id
+    )
+    return queries, query_mask, responses, response_mask, ends_with_eos
+
+
+@dataclass
+class Rollout:
+    """One batch of experience, all tensors on the training device."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    responses: torch.Tensor
+    mask: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    stats: dict[str, float]
+
+    def select(self, rows: slice) -> Rollout:
+        """A slice of the batch (stats are kept whole)."""
+        tensors = {name: getattr(self, name)[rows] for name in self.__dataclass_fields__ if name != "stats"}
+        return Rollout(**tensors, stats=self.stats)
+
+
+class PPOTrainer:
+    """The Tulu 2.5 PPO loop on an ``Accelerator``."""
+
+    def __init__(
+        self,
+        config: PPOConfig,
+        policy: PreTrainedModel,
+        ref_policy: PreTrainedModel,
+        reward_model: PreTrainedModel,
+        value_model: PreTrainedModel,
+        tokenizer: Any,
+        prompts: Dataset,
+    ) -> None:
+        self.config = config
+        self.tokenizer = tokenizer
+        self.accelerator = Accelerator(
+            cpu=config.use_cpu,
+            mixed_precision="bf16" if config.bf16 else "no",
+            gradient_accumulation_steps=1,
+        )
+        for model in (policy, value_model):
+            disable_dropout(model)
+            model.config.use_cache = False
+            if config.activation_checkpointing:
+                model.gradient_checkpointing_enable()
+        for frozen in (ref_policy, reward_model):
+            frozen.requires_grad_(False)
+            frozen.eval()
+        generator = torch.Generator().manual_seed(config.seed)
+        self.dataloader = DataLoader(
+            [list(ids) for ids in prompts["prompt_ids"]],
+            batch_size=config.per_device_rollout_batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=generator,
+            collate_fn=lambda batch: batch,
+        )
+        if len(self.dataloader) == 0:
+            raise ValueError(
+                f"{len(prompts)} prompts are fewer than one rollout batch ({config.rollout_batch_size})"
+            )
+        steps_per_epoch = len(self.dataloader)
+        self.total_steps = (
+            config.max_steps
+            if config.max_steps > 0
+            else max(1, math.ceil(config.num_train_epochs * steps_per_epoch))
+        )
+        model = PolicyAndValue(policy, value_model)
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+        )
+        updates_per_step = config.num_ppo_epochs * config.num_mini_batches
+        scheduler = get_scheduler(
+            config.lr_scheduler_type,
+            optimizer,
+            num_warmup_steps=0,
+            num_training_steps=self.total_steps * updates_per_step,
+        )
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
+        self.dataloader = self.accelerator.prepare_data_loader(self.dataloader)
+        device = self.accelerator.device
+        self.ref_policy = ref_policy.to(device)
+        self.reward_model = reward_model.to(device)
+        self.history: list[dict[str, float]] = []
+
+    @property
+    def policy(self) -> PreTrainedModel:
+        return self.accelerator.unwrap_model(self.model).policy
+
+    @property
+    def value_model(self) -> PreTrainedModel:
+        return self.accelerator.unwrap_model(self.model).value_model
+
+    @torch.no_grad()
+    def rollout(self, prompt_ids: list[list[int]]) -> Rollout:
+        """Sample, score, and compute rewards, advantages and returns for one batch of prompts."""
+        config, tokenizer = self.config, self.tokenizer
+        self.model.eval()
+        queries, query_mask, responses, mask, ends_with_eos = sample_responses(
+            self.policy, tokenizer, prompt_ids, config.max_response_length, config.temperature
+        )
+        input_ids = torch.cat([queries, responses], dim=1)
+        attention_mask = torch.cat([query_mask, mask], dim=1)
+        position_ids = positions(attention_mask)
+        context = queries.shape[1]
+        predicting = slice(
+            context - 1, input_ids.shape[1] - 1
+        )  # positions whose outputs predict the responses
+        with self.accelerator.autocast():
+            logits, all_values = self.model(input_ids, attention_mask, position_ids)
+            ref_logits = self.ref_policy(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+            ).logits
+            reward_per_token = token_scores(self.reward_model, input_ids, attention_mask, position_ids)
+        logprobs = response_logprobs(logits[:, predicting], responses, config.temperature)
+        ref_logprobs = response_logprobs(ref_logits[:, predicting], responses, config.temperature)
+        values = all_values[:, predicting]
+        last_token = context + mask.sum(dim=1) - 1
+        scores = reward_per_token[torch.arange(len(last_token), device=last_token.device), last_token]
+        scores = scores - config.missing_eos_penalty * (~ends_with_eos).float()
+        mask_float = mask.float()
+        rewards, kl = compute_rewards_with_kl(scores, logprobs, ref_logprobs, mask_float, config.kl_coef)
+        advantages, returns = gae(rewards, values, mask_float, config.gamma, config.lam)
+        if config.whiten_advantages:
+            advantages = whiten(advantages, mask_float)
+        stats = {
+            "score": scores.mean().item(),
+            "kl": kl.sum(dim=1).mean().item(),
+            "non_score_reward": (rewards.sum(dim=1) - scores).mean().item(),
+            "ends_with_eos": ends_with_eos.float().mean().item(),
+            "response_length": mask_float.sum(dim=1).mean().item(),
+        }
+        return Rollout(
+            input_ids,
+            attention_mask,
+            position_ids,
+            responses,
+            mask_float,
+            logprobs,
+            values * mask_float,
+            advantages,
+            returns,
+            stats,
+        )
+
+    def update(self, batch: Rollout) -> dict[str, float]:
+        """One PPO epoch (or more) of clipped policy and value updates on a rollout batch."""
+        config = self.config
+        size = batch.input_ids.shape[0]
+        mini_batch = size // config.num_mini_batches
+        micro_batch = max(1, min(config.per_device_train_batch_size, mini_batch))
+        context = batch.input_ids.shape[1] - batch.responses.shape[1]
+        predicting = slice(context - 1, batch.input_ids.shape[1] - 1)
+        totals: dict[str, float] = {
+            "policy_loss": 0.0,
+            "value_loss": 0.0,
+            "policy_clipfrac": 0.0,
+            "value_clipfrac": 0.0,
+        }
+        count = 0
+        self.model.train()
+        for _ in range(config.num_ppo_epochs):
+            order = torch.randperm(size, device=batch.input_ids.device)
+            for start in range(0, size, mini_batch):
+                mini_rows = order[start : start + mini_batch]
+                self.optimizer.zero_grad()
+                for micro_start in range(0, len(mini_rows), micro_batch):
+                    rows = mini_rows[micro_start : micro_start + micro_batch]
+                    part = batch.select(rows)
+                    with self.accelerator.autocast():
+                        logits, all_values = self.model(
+                            part.input_ids, part.attention_mask, part.position_ids
+                        )
+                    new_logprobs = response_logprobs(
+                        logits[:, predicting], part.responses, config.temperature
+                    )
+                    new_values = all_values[:, predicting]
+                    pg_loss, pg_clip = policy_loss(
+                        new_logprobs, part.logprobs, part.advantages, part.mask, config.cliprange
+                    )
+                    vf_loss, vf_clip = value_loss(
+                        new_values, part.values, part.returns, part.mask, config.cliprange_value
+                    )
+                    loss = (pg_loss + config.vf_coef * vf_loss) * len(rows) / len(mini_rows)
+                    self.accelerator.backward(loss)
+                    for name, value in (
+                        ("policy_loss", pg_loss),
+                        ("value_loss", vf_loss),
+                        ("policy_clipfrac", pg_clip),
+                        ("value_clipfrac", vf_clip),
+                    ):
+                        totals[name] += value.item()
+                    count += 1
+                if config.max_grad_norm > 0:
+                    self.accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+        self.model.eval()
+        return {name: total / max(count, 1) for name, total in totals.items()}
+
+    def train(self) -> list[dict[str, float]]:
+        """Run ``total_steps`` PPO steps; returns the logged metrics."""
+        step = 0
+        log_file = Path(self.config.output_dir) / "ppo_log.jsonl"
+        if self.accelerator.is_main_process:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            log_file.write_text("")
+        while step < self.total_steps:
+            for prompt_ids in self.dataloader:
+                batch = self.rollout(prompt_ids)
+                losses = self.update(batch)
+                step += 1
+                metrics = {
+                    "step": step,
+                    **batch.stats,
+                    **losses,
+                    "learning_rate": self.scheduler.get_last_lr()[0],
+                }
+                metrics = {
+                    k: self.accelerator.reduce(torch.tensor(v, device=self.accelerator.device), "mean").item()
+                    for k, v in metrics.items()
+                }
+                metrics["step"] = step
+                self.history.append(metrics)
+                if self.accelerator.is_main_process and step % self.config.logging_steps == 0:
+                    logger.info("ppo step %d/%d: %s", step, self.total_steps, json.dumps(metrics))
+                    with log_file.open("a") as handle:
+                        handle.write(json.dumps(metrics) + "\n")
+                if self.config.save_steps and step % self.config.save_steps == 0 and step < self.total_steps:
+                    self.save(Path(self.config.output_dir) / f"checkpoint-{step}")
+                if step >= self.total_steps:
+                    break
+        return self.history
+
+    def save(self, output_dir: Path | str) -> Path:
+        """Save the policy and tokenizer to ``output_dir`` and the value model to ``output_dir/value_model``."""
+        output_dir = Path(output_dir)
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            self.policy.save_pretrained(output_dir)
+            self.tokenizer.save_pretrained(output_dir)
+            self.value_model.save_pretrained(output_dir / "value_model")
+            self.tokenizer.save_pretrained(output_dir / "value_model")
+            config = {k: v for k, v in asdict(self.config).items()}
+            (output_dir / "ppo_config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+        self.accelerator.wait_for_everyone()
+        return output_dir
+
+
+@dataclass
+class PPORun:
+    """What ``train`` returns: where the policy is saved, the trainer, and the logged metrics."""
+
+    output_dir: Path
+    trainer: PPOTrainer
+    history: list[dict[str, float]]
+    prompt_stats: dict[str, int]
+
+
+def tokenize_prompts(rows: Dataset, tokenizer: Any, max_prompt_length: int) -> tuple[Dataset, dict[str, int]]:
+    """Render each row's prompt turns with the Tulu generation prompt and tokenize; drop long or empty ones."""
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        columns = list(batch)
+        texts = []
+        for index in range(len(batch[columns[0]])):
+            messages = prompt_messages({column: batch[column][index] for column in columns})
+            texts.append(
+                render_tulu(messages, tokenizer.eos_token, add_generation_prompt=True) if messages else ""
+            )
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return {"prompt_ids": [list(x) if text else [] for x, text in zip(ids, texts, strict=True)]}
+
+    encoded = rows.map(encode, batched=True, remove_columns=rows.column_names, desc="Tokenizing prompts")
+    kept = encoded.filter(lambda ids: 0 < len(ids) <= max_prompt_length, input_columns="prompt_ids")
+    return kept, {"rows": len(rows), "dropped_empty_or_too_long": len(encoded) - len(kept), "kept": len(kept)}
+
+
+def load_policy_tokenizer(config: PPOConfig, rows: Dataset) -> Any:
+    """The policy's tokenizer; a tiny policy shares the reward model's tokenizer so their ids agree."""
+    if is_tiny(config.model) and not is_tiny(config.reward_model):
+        return set_tulu_template(AutoTokenizer.from_pretrained(config.reward_model))
+    return tokenizer_for(config.model, rows)
+
+
+def check_same_vocabulary(tokenizer: Any, checkpoint: str, role: str) -> None:
+    """The reward and value models read the policy's token ids, so their tokenizer must be the same."""
+    if is_tiny(checkpoint):
+        return
+    try:
+        other = AutoTokenizer.from_pretrained(checkpoint)
+    except (OSError, ValueError):
+        logger.warning("%s %s has no tokenizer; assuming it shares the policy's vocabulary", role, checkpoint)
+        return
+    if other.get_vocab() != tokenizer.get_vocab():
+        raise ValueError(
+            f"{role} {checkpoint} uses a different vocabulary from the policy; PPO needs the same one"
+        )
+
+
+def train(config: PPOConfig) -> PPORun:
+    """Run PPO as configured and save the policy (and value model) to ``config.output_dir``."""
+    set_seed(config.seed)
+    _, rows, _ = load_training_rows(config, ("prompts", "preference", "sft"))
+    tokenizer = load_policy_tokenizer(config, rows)
+    check_same_vocabulary(tokenizer, config.reward_model, "reward model")
+    if config.value_model:
+        check_same_vocabulary(tokenizer, config.value_model, "value model")
+    prompts, prompt_stats = tokenize_prompts(rows, tokenizer, config.max_prompt_length)
+    logger.info("prompts: %s", json.dumps(prompt_stats))
+    policy = load_causal_lm(config.model, tokenizer, config.seed)
+    ref_policy = load_causal_lm(config.ref_model or config.model, tokenizer, config.seed)
+    reward_model = load_reward_model(config.reward_model, tokenizer, config.seed)
+    value_model = load_reward_model(config.value_model or config.reward_model, tokenizer, config.seed)
+    trainer = PPOTrainer(config, policy, ref_policy, reward_model, value_model, tokenizer, prompts)
+    history = trainer.train()
+    output_dir = trainer.save(config.output_dir)
+    return PPORun(output_dir, trainer, history, prompt_stats)
+
+
+def main(argv: Sequence[str] | None = None) -> PPORun:
+    """Parse flags (``--help`` lists them with their defaults) and train."""
+    setup_logging()
+    (config,) = HfArgumentParser((PPOConfig,)).parse_args_into_dataclasses(args=argv)
+    return train(config)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
