@@ -40,6 +40,16 @@ def cap_rows(ctx: RecipeContext, df: pl.DataFrame, cap: int | None, key: str = "
     return df
 
 
+def validate_preference(ctx: RecipeContext, df: pl.DataFrame) -> pl.DataFrame:
+    """Strip both conversations and drop (counted) the pairs the Tulu 2.5 rules reject."""
+    df = clean_conversations(ctx, df, ["chosen", "rejected"])
+    return ctx.drop(
+        df,
+        ops.prefix(pl.col("chosen")) != ops.prefix(pl.col("rejected")),
+        "chosen and rejected do not share the prompt turns",
+    )
+
+
 def finalize_preference(
     ctx: RecipeContext, df: pl.DataFrame, cap: int | None = ops.PREFERENCE_CAP, rank: str | None = None
 ) -> pl.DataFrame:
@@ -47,12 +57,7 @@ def finalize_preference(
 
     `rank` names a column holding the recipe's own seeded order for the cap (see `cap_rows`).
     """
-    df = clean_conversations(ctx, df, ["chosen", "rejected"])
-    df = ctx.drop(
-        df,
-        ops.prefix(pl.col("chosen")) != ops.prefix(pl.col("rejected")),
-        "chosen and rejected do not share the prompt turns",
-    )
+    df = validate_preference(ctx, df)
     df = cap_rows(ctx, df, ctx.param("cap", cap), rank=rank)
     return ops.schema_cast(df, ops.PREFERENCE_SCHEMA)
 
