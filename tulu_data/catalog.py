@@ -16,7 +16,7 @@ import yaml
 
 from .errors import CatalogError
 
-FORMATS = ("jsonl", "json", "parquet", "csv")
+FORMATS = ("jsonl", "json", "parquet", "csv", "xlsx")
 KINDS = ("preference", "sft", "prompts", "custom")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
