@@ -185,3 +185,109 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
 
 # ---- further commands (inspect, compare, push) register themselves below --------------------
+
+
+@app.command("inspect")
+def inspect_cmd(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A build in --out, a local folder or .jsonl/.parquet file, or a Hub dataset id. Omit to list the builds in --out."),
+    ] = None,
+    out: OutOpt = Path("builds"),
+    split: Annotated[str | None, typer.Option("--split", help="Only this split.")] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option("--tokenizer", help="Also count tokens (Tulu chat format) with this fast tokenizer: a local folder or Hub id.")
+    ] = None,
+    show: Annotated[int, typer.Option("--show", help="Print N random rows per split in the Tulu chat format.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON instead of tables.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write length and score histograms to this PNG file.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for choosing the --show rows.")] = 42,
+) -> None:
+    """Figures about a dataset: splits, rows per source, drops, turns, lengths, pair statistics, duplicates.
+
+    Examples:
+
+      tulu-data inspect                      (list what has been built in builds/)
+
+      tulu-data inspect preference_big_mixture --show 2
+
+      tulu-data inspect ultrafeedback_mean_aspects --tokenizer path/to/tokenizer --plot uf.png
+
+      tulu-data inspect allenai/tulu-2.5-preference-data --split hh_rlhf --json
+    """
+
+    def go():
+        from .inspect import list_builds, render_builds, run_inspect
+
+        if name is None:
+            render_builds(list_builds(out), console, out)
+            return
+        run_inspect(name, out, split=split, tokenizer=tokenizer, show=show, as_json=as_json, plot=plot, seed=seed, console=console)
+
+    run_cli(go)
+
+
+@app.command("compare")
+def compare_cmd(
+    name: Annotated[str, typer.Argument(help="A build in --out (or a folder, file or Hub id).")],
+    reference: Annotated[str, typer.Option("--reference", "-r", help="The released data: a .jsonl/.parquet file, a folder, a build, or a Hub id.")],
+    out: OutOpt = Path("builds"),
+    split: Annotated[str | None, typer.Option("--split", help="Split of NAME (default: train, or its only split).")] = None,
+    reference_split: Annotated[
+        str | None, typer.Option("--reference-split", help="Split of the reference (default: --split, NAME, or its only split).")
+    ] = None,
+    examples: Annotated[int, typer.Option("--examples", help="Example rows shown per kind of difference.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Match a build against a released dataset by prompt and by pair (SFT: by conversation).
+
+    Examples:
+
+      tulu-data compare hh_rlhf --reference tulu-2.5-hh_rlhf.parquet
+
+      tulu-data compare ultrafeedback_mean_aspects -r allenai/tulu-2.5-preference-data --reference-split ultrafeedback_mean_aspects
+    """
+
+    def go():
+        from .compare import run_compare
+
+        run_compare(name, reference, out, split=split, reference_split=reference_split, examples=examples, as_json=as_json, console=console)
+
+    run_cli(go)
+
+
+@app.command("push")
+def push_cmd(
+    name: Annotated[str, typer.Argument(help="A build in --out, or a catalog collection (e.g. tulu_2.5_preference_data).")],
+    out: OutOpt = Path("builds"),
+    repo_id: Annotated[str | None, typer.Option("--repo-id", help="Hub dataset repo (default: the collection's repo_id, or NAME in your namespace).")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Create the repo as private.")] = False,
+    revision: Annotated[str | None, typer.Option("--revision", help="Branch to commit to (created if missing).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Stage and list the files of the commit without uploading (a collection is assembled at OUT/NAME).")
+    ] = False,
+    retries: Annotated[int, typer.Option("--retries", min=1, help="Attempts per Hub call on transient errors (connection, timeout, 429, 5xx).")] = 5,
+    retry_wait: Annotated[float, typer.Option("--retry-wait", min=0.0, help="First wait in seconds between attempts; doubles each time.")] = 2.0,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Upload a build (data, card, manifest) to the Hugging Face Hub as ONE commit.
+
+    The token comes from HF_TOKEN or `hf auth login` and is never printed. Transient errors are retried
+    with backoff; a failed push changes nothing (one commit is all-or-nothing) and leaves no staged files.
+
+    Examples:
+
+      tulu-data push preference_big_mixture --repo-id my-org/preference-big-mixture --private
+
+      tulu-data push tulu_2.5_preference_data --repo-id my-org/tulu-2.5-preference-data
+    """
+
+    def go():
+        from .push import RetryPolicy, run_push
+
+        policy = RetryPolicy(attempts=retries, base_delay=retry_wait)
+        run_push(
+            name, out, repo_id=repo_id, private=private, revision=revision, catalog=_catalog(catalog), console=console, dry_run=dry_run, policy=policy
+        )
+
+    run_cli(go)
