@@ -1,0 +1,138 @@
+"""ShareGPT for Tulu v2: clean `{from, value}` conversations, then split long ones into chunks of whole
+human/gpt pairs that fit a token budget.
+
+Each turn costs its token count (as the tokenizer counts it, with the special tokens it adds by
+default, as the published script's call did) plus 6. Pairs are packed in order into chunks of at
+most `max_tokens` (4096); a pair that alone exceeds the budget is skipped (counted) and the chunk
+before it closed. Every turn is counted in batched calls of a fast tokenizer.
+
+The tokenizer is the `tokenizer` parameter (a Hub id or a local folder). Builds from the bundled
+samples use the small tokenizer shipped in `tulu_data/samples/sharegpt_tokenizer/` instead: the
+sample text is synthetic, and a samples build must work offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tulu_data.context import RecipeContext
+from tulu_data.errors import TuluDataError
+from tulu_data.recipes.sft import finalize, from_value_pairs, label, row_ids
+from tulu_data.registry import recipe
+from tulu_data.sources import SAMPLES_DIR
+
+SAMPLES_TOKENIZER = SAMPLES_DIR / "sharegpt_tokenizer"
+BATCH_TURNS = 4096  # turns per tokenizer call: bounds the memory the encodings take
+
+
+def load_tokenizer(ctx: RecipeContext, key: str) -> Any:
+    """The fast tokenizer to count with (see the module docstring for the samples case)."""
+    name = str(SAMPLES_TOKENIZER) if ctx.source(key).mode == "samples" else str(ctx.param("tokenizer"))
+    ctx.note("tokenizer used to count turns", "bundled sample tokenizer" if ctx.source(key).mode == "samples" else name)
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as err:
+        raise TuluDataError("the sharegpt recipe counts tokens with `transformers`: pip install 'tulu-data[train]'") from err
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True)
+    except Exception as err:
+        raise TuluDataError(
+            f"dataset {ctx.name!r}: cannot load the tokenizer {name!r} ({type(err).__name__}: {err}). Make the "
+            "Hugging Face Hub reachable (a gated repo also needs an accepted licence and a token), or set "
+            f"datasets.{ctx.name}.params.tokenizer to a local tokenizer folder in a copy of catalog.yaml (--catalog)."
+        ) from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise TuluDataError(f"dataset {ctx.name!r}: tokenizer {name!r} has no fast (Rust) version to count with")
+    return tokenizer
+
+
+def _batches(texts: pl.Series, size: int) -> Iterator[list[str]]:
+    for start in range(0, texts.len(), size):
+        yield texts.slice(start, size).fill_null("").to_list()
+
+
+def token_counts(tokenizer: Any, texts: pl.Series) -> np.ndarray:
+    """Tokens per text (with the tokenizer's default special tokens), counted in batches."""
+    backend = tokenizer.backend_tokenizer
+    counts = [
+        np.fromiter((len(e) for e in backend.encode_batch_fast(batch, add_special_tokens=True)), dtype=np.int64, count=len(batch))
+        for batch in _batches(texts, BATCH_TURNS)
+    ]
+    return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+
+
+def pack_pairs(pair_costs: np.ndarray, budget: int) -> tuple[list[tuple[int, int]], int]:
+    """Chunks (first pair, pair count) of consecutive pairs, each costing at most `budget`, in order;
+    a pair over the budget on its own is left out. Returns the chunks and the number of pairs left out."""
+    chunks: list[tuple[int, int]] = []
+    start, used, skipped = 0, 0, 0
+    for i, cost in enumerate(pair_costs.tolist()):
+        if cost > budget:
+            if i > start:
+                chunks.append((start, i - start))
+            start, used, skipped = i + 1, 0, skipped + 1
+        elif used + cost > budget:
+            chunks.append((start, i - start))
+            start, used = i, cost
+        else:
+            used += cost
+    if len(pair_costs) > start:
+        chunks.append((start, len(pair_costs) - start))
+    return chunks, skipped
+
+
+def plan_chunks(ctx: RecipeContext, messages: pl.Series, tokenizer: Any) -> pl.DataFrame:
+    """One row per chunk: `row` (the conversation's row), `start` and `length` in turns."""
+    budget = int(ctx.param("max_tokens", 4096))
+    overhead = int(ctx.param("turn_overhead_tokens", 6))
+    lengths = messages.list.len().to_numpy().astype(np.int64)
+    texts = messages.explode().struct.field("content")
+    costs = token_counts(tokenizer, texts) + overhead
+    pair_costs = costs[0::2] + costs[1::2]  # every conversation has an even number of turns
+    pair_offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths // 2)])
+    running = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(pair_costs)])
+    totals = running[pair_offsets[1:]] - running[pair_offsets[:-1]]
+    fits = totals <= budget
+    rows = [np.flatnonzero(fits)]
+    starts = [np.zeros(int(fits.sum()), dtype=np.int64)]
+    lens = [lengths[fits]]
+    skipped_pairs = 0
+    for row in np.flatnonzero(~fits).tolist():  # only the conversations over the budget are packed pair by pair
+        chunks, skipped = pack_pairs(pair_costs[pair_offsets[row] : pair_offsets[row + 1]], budget)
+        skipped_pairs += skipped
+        if chunks:
+            rows.append(np.full(len(chunks), row))
+            starts.append(np.array([2 * first for first, _ in chunks]))
+            lens.append(np.array([2 * count for _, count in chunks]))
+        else:
+            ctx.count_drop(f"every turn pair is over {budget:,} tokens", 1)
+    if skipped_pairs:
+        ctx.note(f"turn pairs left out for being over {budget:,} tokens on their own", skipped_pairs)
+    ctx.note(f"conversations split for being over {budget:,} tokens", int((~fits).sum()))
+    return pl.DataFrame(
+        {"row": np.concatenate(rows), "start": np.concatenate(starts), "length": np.concatenate(lens)},
+        schema={"row": pl.Int64, "start": pl.Int64, "length": pl.Int64},
+    )
+
+
+@recipe("tulu_v2_sharegpt", version="1", kind="sft")
+def tulu_v2_sharegpt(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
+    """ShareGPT conversations without system/bing turns, alternating human/gpt, split into chunks of whole
+    turn pairs of at most `max_tokens` tokens (each turn: its tokens + `turn_overhead_tokens`)."""
+    key = next(iter(ctx.sources))
+    name = label(ctx)
+    df = ctx.frame(key, required=["id", "conversations"]).select(pl.col("id").cast(pl.String), "conversations")
+    df = from_value_pairs(ctx, df, key).select("id", "messages")
+    df = df.with_columns(row_ids(df, ["id", "messages"], prefix=f"{name}_").alias("conversation"))
+    plan = plan_chunks(ctx, df["messages"], load_tokenizer(ctx, key))
+    chunks = plan.join(df.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64)), on="row", how="left")
+    chunks = chunks.select(
+        pl.lit(name).alias("dataset"),
+        (pl.col("conversation") + "_" + pl.col("start").cast(pl.String)).alias("id"),
+        pl.col("messages").list.slice(pl.col("start"), pl.col("length")).alias("messages"),
+    )
+    return {"train": finalize(ctx, chunks)}
