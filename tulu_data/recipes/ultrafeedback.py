@@ -1,0 +1,477 @@
+"""The UltraFeedback family: `openbmb/UltraFeedback` binarized several ways, TruthfulQA removed.
+
+Every recipe here reads the raw per-source files (one row per prompt, its `completions` a list of
+rated responses) and works on whole columns: the completions are exploded into one row each, their
+scores computed with expressions, and the chosen and rejected completion of each prompt picked with a
+keyed draw per completion (a pure function of the prompt's content, the completion's position and the
+seed), so the output never depends on the order of the input rows or files.
+
+Prompt-level drops are counted in prompts; drops of single completions are counted in completions
+under reasons that start with "completion:".
+
+Keys. `row_key` identifies one upstream row: the first 32 hex digits of sha256(source, instruction,
+completion models). It is computed with hashlib, one call per row: sha256 of the prompt is also the
+published `prompt_id`, and hashlib is much faster here than hashing the long texts column-wise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+
+from tulu_data import ops, steps
+from tulu_data.context import RecipeContext
+from tulu_data.errors import CatalogError, SourceFormatError
+from tulu_data.registry import recipe
+
+UF = "ultrafeedback"
+TQA = "truthful_qa"
+ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
+RATINGS = ("1", "2", "3", "4", "5")
+NOT_APPLICABLE = "N/A"
+REQUIRED = ("source", "instruction", "completions")
+# fields every completion must carry (checked per file: a file where no completion has one is malformed)
+COMPLETION_FIELDS = (
+    ("response",),
+    ("overall_score",),
+    ("fine-grained_score",),
+    *(("annotations", aspect, "Rating") for aspect in ASPECTS),
+)
+# per-source splits: upstream `source` values, except that flan.jsonl holds four flan_v2_* sources
+SOURCE_GROUPS = ("evol_instruct", "false_qa", "flan_v2", "sharegpt", "truthful_qa", "ultrachat")
+DEFECT_NOTE = "overall_score_defect_completions"
+DEFECT_RULE = "overall_score 10 with fine-grained_score <= 2 (the upstream defect fixed on 2023-12-29)"
+DEFECT_DROP = "chosen completion has the old overall_score defect (overall_score 10, fine-grained_score <= 2)"
+
+
+# --------------------------------------------------------------------------------------------
+# reading and prompt-level checks
+
+
+def sha256_hex(values: pl.Series) -> pl.Series:
+    """sha256 hex digest of each string's UTF-8 bytes (nulls hash as the empty string)."""
+    digests = [hashlib.sha256(v.encode()).hexdigest() for v in values.fill_null("").to_list()]
+    return pl.Series(values.name, digests, dtype=pl.String)
+
+
+def _field_dtype(dtype: pl.DataType, path: tuple[str, ...]) -> pl.DataType | None:
+    """The dtype at `path` inside a completion struct, or None if a field on the way is missing."""
+    for name in path:
+        if not isinstance(dtype, pl.Struct):
+            return None
+        fields = {f.name: f.dtype for f in dtype.fields}
+        if name not in fields:
+            return None
+        dtype = fields[name]
+    return dtype
+
+
+def _field_expr(path: tuple[str, ...]) -> pl.Expr:
+    expr = pl.col("completion")
+    for name in path:
+        expr = expr.struct.field(name)
+    return expr
+
+
+def check_completion_fields(ctx: RecipeContext, df: pl.DataFrame) -> None:
+    """Fail, naming the file and the field, when a file's completions lack a field the recipes read."""
+    source = ctx.source(UF)
+    completions = df.schema["completions"]
+    inner = completions.inner if isinstance(completions, pl.List) else None
+    if inner is None or inner == pl.Null:
+        return  # no completion anywhere: every prompt is dropped (counted) as having none
+    missing = [".".join(p) for p in COMPLETION_FIELDS if _field_dtype(inner, p) is None]
+    if missing:
+        files = ", ".join(str(p) for p in source.files)
+        raise SourceFormatError(f"{files}: completions lack field(s) {', '.join(map(repr, missing))}")
+    present = (
+        df.select("__file", pl.col("completions").alias("completion"))
+        .explode("completion")
+        .filter(pl.col("completion").is_not_null())
+        .group_by("__file")
+        .agg(*[_field_expr(p).is_not_null().any().alias(".".join(p)) for p in COMPLETION_FIELDS])
+        .sort("__file")
+    )
+    for row in present.iter_rows(named=True):  # one row per file
+        absent = [name for name, seen in row.items() if name != "__file" and not seen]
+        if absent:
+            raise SourceFormatError(
+                f"{source.root / row['__file']}: no completion has field(s) "
+                f"{', '.join(repr('completions[].' + a) for a in absent)}"
+            )
+
+
+def count_defects(ctx: RecipeContext, df: pl.DataFrame) -> None:
+    """Note how many completions carry the old overall_score defect (counted over all rows read)."""
+    inner = df.schema["completions"]
+    if not isinstance(inner, pl.List) or inner.inner == pl.Null:
+        ctx.note(DEFECT_NOTE, 0)
+        return
+    completion = pl.col("completions").explode()
+    overall = completion.struct.field("overall_score").cast(pl.Float64, strict=False)
+    fine = completion.struct.field("fine-grained_score").cast(pl.Float64, strict=False)
+    n = df.select(((overall == 10) & (fine <= 2)).fill_null(False).sum()).item()
+    ctx.note(DEFECT_NOTE, int(n))
+    ctx.note("overall_score_defect_rule", DEFECT_RULE)
+
+
+def source_group(expr: pl.Expr) -> pl.Expr:
+    """The per-source split a row belongs to: `flan_v2_*` (and a bare `flan`) -> flan_v2."""
+    return pl.when(expr.str.starts_with("flan")).then(pl.lit("flan_v2")).otherwise(expr)
+
+
+def _models_joined() -> pl.Expr:
+    return pl.col("completions").list.eval(pl.element().struct.field("model").cast(pl.String).fill_null("")).list.join(
+        "\x1e"
+    )
+
+
+def load_prompts(ctx: RecipeContext, need_completions: bool = True, group: str | None = None) -> pl.DataFrame:
+    """Raw UltraFeedback rows -> one row per prompt, with `row_key` and `row_hash`; bad rows dropped (counted).
+
+    With `group`, only that per-source split's rows are kept (the others counted first, so the
+    remaining drop reasons describe this split's rows). Columns out: row_key, row_hash, source,
+    instruction, completions.
+    """
+    df = ctx.frame(UF, required=REQUIRED, with_file=True)
+    if not isinstance(df.schema["completions"], pl.List):
+        raise SourceFormatError(f"{ctx.source(UF).root}: field 'completions' must be a list of completions")
+    check_completion_fields(ctx, df)
+    count_defects(ctx, df)
+    df = df.select(
+        pl.col("source").cast(pl.String),
+        pl.col("instruction").cast(pl.String),
+        pl.col("completions"),
+    )
+    df = ctx.drop(df, pl.col("source").fill_null("").str.strip_chars() == "", "missing source")
+    if group is not None:
+        df = only_group(ctx, df, group)
+    df = ctx.drop(df, pl.col("instruction").fill_null("").str.strip_chars() == "", "empty instruction")
+    if need_completions:
+        df = ctx.drop(df, pl.col("completions").list.len().fill_null(0) == 0, "no completions")
+    inner = df.schema["completions"].inner
+    has_model = isinstance(inner, pl.Struct) and "model" in {f.name for f in inner.fields}
+    models = _models_joined() if has_model else pl.lit("")
+    material = df.select(pl.concat_str([pl.col("source"), pl.col("instruction"), models], separator="\x1f")).to_series()
+    df = df.with_columns(sha256_hex(material).str.slice(0, 32).alias("row_key"))
+    df = drop_duplicate_rows(ctx, df)
+    return df.with_columns(pl.Series("row_hash", ops.stable_hash64(df["row_key"]), dtype=pl.UInt64))
+
+
+def drop_duplicate_rows(ctx: RecipeContext, df: pl.DataFrame) -> pl.DataFrame:
+    """Keep one row per row_key (same source, instruction and models); which one depends only on content."""
+    duplicated = df["row_key"].is_duplicated()
+    if not duplicated.any():
+        return df
+    responses = pl.col("completions").list.eval(pl.element().struct.field("response").cast(pl.String).fill_null(""))
+    tiebreak = pl.when(duplicated).then(responses.list.join("\x1e")).otherwise(pl.lit(""))
+    before = df.height
+    df = (
+        df.with_columns(tiebreak.alias("__tiebreak"))
+        .sort(["row_key", "__tiebreak"])
+        .unique(subset="row_key", keep="first", maintain_order=True)
+        .drop("__tiebreak")
+    )
+    ctx.count_drop("duplicate row (same source, instruction and completion models)", before - df.height)
+    return df
+
+
+def truthfulqa_questions(ctx: RecipeContext) -> pl.Series:
+    """The TruthfulQA questions, stripped."""
+    questions = ctx.frame(TQA, required=["question"])["question"].cast(pl.String)
+    return questions.str.strip_chars().drop_nulls().unique().sort()
+
+
+def remove_truthfulqa(ctx: RecipeContext, df: pl.DataFrame) -> pl.DataFrame:
+    """Drop TruthfulQA prompts: the truthful_qa source, and any instruction equal (after strip) to a question."""
+    df = ctx.drop(df, pl.col("source") == TQA, "TruthfulQA: source is truthful_qa")
+    questions = truthfulqa_questions(ctx)
+    return ctx.drop(
+        df,
+        pl.col("instruction").str.strip_chars().is_in(questions.implode()),
+        "TruthfulQA: instruction is a TruthfulQA question (copy in another source)",
+    )
+
+
+def only_group(ctx: RecipeContext, df: pl.DataFrame, group: str) -> pl.DataFrame:
+    """Keep one per-source split's rows; rows of the other sources are counted as dropped."""
+    if group not in SOURCE_GROUPS:
+        raise CatalogError(f"datasets.{ctx.name}: param 'source' must be one of {SOURCE_GROUPS}, got {group!r}")
+    return ctx.drop(df, source_group(pl.col("source")) != group, f"other UltraFeedback source (this split is {group} only)")
+
+
+# --------------------------------------------------------------------------------------------
+# completions and binarization
+
+
+def completion_rows(ctx: RecipeContext, prompts: pl.DataFrame) -> pl.DataFrame:
+    """One row per completion: row_key, row_hash, pos, response, overall_score, fine_grained, rating_<aspect>.
+
+    Ratings are Float64, null for "N/A". Completions with an empty response or a rating that is neither
+    "1".."5" nor "N/A" are dropped (counted).
+    """
+    comp = prompts.select(
+        "row_key",
+        "row_hash",
+        pl.col("completions").alias("completion"),
+        pl.int_ranges(0, pl.col("completions").list.len(), dtype=pl.UInt32).alias("pos"),
+    ).explode(["completion", "pos"])
+    c = pl.col("completion")
+    raw_ratings = [
+        c.struct.field("annotations").struct.field(a).struct.field("Rating").cast(pl.String).alias(f"raw_{a}")
+        for a in ASPECTS
+    ]
+    comp = comp.select(
+        "row_key",
+        "row_hash",
+        "pos",
+        c.struct.field("response").cast(pl.String).alias("response"),
+        c.struct.field("overall_score").cast(pl.Float64, strict=False).alias("overall_score"),
+        c.struct.field("fine-grained_score").cast(pl.Float64, strict=False).alias("fine_grained"),
+        *raw_ratings,
+    )
+    comp = ctx.drop(comp, pl.col("response").fill_null("").str.strip_chars() == "", "completion: empty response")
+    valid = [pl.col(f"raw_{a}").is_in(RATINGS) | (pl.col(f"raw_{a}") == NOT_APPLICABLE) for a in ASPECTS]
+    comp = ctx.drop(comp, ~pl.all_horizontal(valid).fill_null(False), 'completion: a rating is neither "1"-"5" nor "N/A"')
+    return comp.select(
+        "row_key",
+        "row_hash",
+        "pos",
+        "response",
+        "overall_score",
+        "fine_grained",
+        *[
+            pl.when(pl.col(f"raw_{a}") == NOT_APPLICABLE).then(None).otherwise(pl.col(f"raw_{a}").cast(pl.Float64))
+            .alias(f"rating_{a}")
+            for a in ASPECTS
+        ],
+    )
+
+
+def mean_of_aspects() -> pl.Expr:
+    """Mean of the four aspect ratings, "N/A" left out; null when all four are N/A."""
+    return pl.mean_horizontal([pl.col(f"rating_{a}") for a in ASPECTS])
+
+
+def score_completions(ctx: RecipeContext, comp: pl.DataFrame, score: pl.Expr, unscored: str) -> pl.DataFrame:
+    """Add the rule's `score`; completions without one are dropped (counted under `unscored`)."""
+    comp = comp.with_columns(score.cast(pl.Float64).alias("score"))
+    return ctx.drop(comp, pl.col("score").is_null() | pl.col("score").is_nan(), unscored)
+
+
+def pick_first(df: pl.DataFrame, draw: str) -> pl.DataFrame:
+    """One row per prompt: the lowest keyed draw (ties, which need equal 53-bit draws, by position)."""
+    return df.sort(["row_key", draw, "pos"]).unique(subset="row_key", keep="first", maintain_order=True)
+
+
+def binarize(ctx: RecipeContext, prompts: pl.DataFrame, comp: pl.DataFrame, strictly_lower: bool) -> pl.DataFrame:
+    """Chosen = a highest-scored completion, rejected = a keyed draw among the others; one pair per prompt.
+
+    Ties at the top are broken by a keyed draw. With `strictly_lower`, rejected must score strictly
+    lower than chosen (prompts whose usable completions all tie are dropped); otherwise any other
+    completion may be rejected. A rejected completion never repeats the chosen text.
+    Returns row_key, chosen_pos, rejected_pos, score_chosen, score_rejected, chosen_response,
+    rejected_response, chosen_overall, chosen_fine_grained.
+    """
+    usable = comp.group_by("row_key").agg(pl.len().alias("usable"))
+    counted = prompts.select("row_key").join(usable, on="row_key", how="left")
+    few = counted.filter(pl.col("usable").fill_null(0) < 2).height
+    ctx.count_drop("fewer than two usable completions", few)
+    comp = comp.join(usable.filter(pl.col("usable") >= 2).select("row_key"), on="row_key", how="semi")
+
+    with np.errstate(over="ignore"):
+        base = comp["row_hash"].to_numpy() + comp["pos"].to_numpy().astype(np.uint64)
+    slim = comp.select("row_key", "pos", "score", pl.col("response").str.strip_chars().alias("text")).with_columns(
+        ops.keyed_uniform(base, ctx.seed, "ultrafeedback-chosen").alias("draw_chosen"),
+        ops.keyed_uniform(base, ctx.seed, "ultrafeedback-rejected").alias("draw_rejected"),
+        pl.col("score").max().over("row_key").alias("best"),
+    )
+    chosen = pick_first(slim.filter(pl.col("score") == pl.col("best")), "draw_chosen").select(
+        "row_key", pl.col("pos").alias("chosen_pos"), pl.col("text").alias("chosen_text")
+    )
+    others = slim.join(chosen, on="row_key").filter(pl.col("pos") != pl.col("chosen_pos"))
+    if strictly_lower:
+        others = others.filter(pl.col("score") < pl.col("best"))
+        tied = chosen.join(others.select("row_key").unique(), on="row_key", how="anti").height
+        ctx.count_drop("all usable completions tie (none scored strictly lower)", tied)
+    before = others.select("row_key").n_unique()
+    others = others.filter(pl.col("text") != pl.col("chosen_text"))
+    ctx.count_drop("every candidate rejected completion repeats the chosen text", before - others.select("row_key").n_unique())
+    rejected = pick_first(others, "draw_rejected").select("row_key", pl.col("pos").alias("rejected_pos"))
+
+    pairs = chosen.select("row_key", "chosen_pos").join(rejected, on="row_key", how="inner")
+    fields = comp.select("row_key", "pos", "response", "score", "overall_score", "fine_grained")
+    pairs = pairs.join(
+        fields.rename(
+            {
+                "pos": "chosen_pos",
+                "response": "chosen_response",
+                "score": "score_chosen",
+                "overall_score": "chosen_overall",
+                "fine_grained": "chosen_fine_grained",
+            }
+        ),
+        on=["row_key", "chosen_pos"],
+    )
+    return pairs.join(
+        fields.select(
+            "row_key",
+            pl.col("pos").alias("rejected_pos"),
+            pl.col("response").alias("rejected_response"),
+            pl.col("score").alias("score_rejected"),
+        ),
+        on=["row_key", "rejected_pos"],
+    )
+
+
+def defect_chosen() -> pl.Expr:
+    """True where the chosen completion has the old overall_score defect pattern."""
+    return ((pl.col("chosen_overall") == 10) & (pl.col("chosen_fine_grained") <= 2)).fill_null(False)
+
+
+def preference_rows(ctx: RecipeContext, prompts: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Pairs -> Tulu 2.5 preference rows (user turn = instruction), finalized (strip, checks, shuffle, cap)."""
+    df = pairs.join(prompts.select("row_key", "source", "instruction"), on="row_key")
+    user = ops.message("user", pl.col("instruction"))
+    df = df.select(
+        "row_key",
+        "chosen_pos",
+        "rejected_pos",
+        pl.col("source"),
+        ops.conversation(user, ops.message("assistant", pl.col("chosen_response"))).alias("chosen"),
+        ops.conversation(user, ops.message("assistant", pl.col("rejected_response"))).alias("rejected"),
+        "score_chosen",
+        "score_rejected",
+    )
+    df = df.with_columns(ops.content_ids(df, ["row_key", "chosen_pos", "rejected_pos"]).alias("id"))
+    return steps.finalize_preference(ctx, df.drop("row_key", "chosen_pos", "rejected_pos"))
+
+
+def mean_aspect_pairs(ctx: RecipeContext, prompts: pl.DataFrame) -> pl.DataFrame:
+    comp = completion_rows(ctx, prompts)
+    comp = score_completions(ctx, comp, mean_of_aspects(), "completion: all four ratings are N/A")
+    return binarize(ctx, prompts, comp, strictly_lower=True)
+
+
+def overall_pairs(ctx: RecipeContext, prompts: pl.DataFrame) -> pl.DataFrame:
+    """The H4 rule: highest overall_score chosen, any other completion rejected; defective chosen dropped."""
+    comp = completion_rows(ctx, prompts)
+    comp = score_completions(ctx, comp, pl.col("overall_score"), "completion: no overall_score")
+    pairs = binarize(ctx, prompts, comp, strictly_lower=False)
+    return ctx.drop(pairs, defect_chosen(), DEFECT_DROP)
+
+
+# --------------------------------------------------------------------------------------------
+# recipes
+
+
+@recipe("ultrafeedback_mean_aspects", version="1", kind="preference")
+def ultrafeedback_mean_aspects(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
+    """Mean-of-aspects binarization (optionally one upstream source, param `source`).
+
+    Score = mean of the four aspect ratings with "N/A" left out. Chosen = a highest-scored completion
+    (keyed draw among tied best), rejected = a keyed draw among completions scored strictly lower.
+    Prompts whose usable completions all tie are dropped. TruthfulQA prompts are removed, except in
+    the truthful_qa per-source split.
+    """
+    group = ctx.param("source")
+    prompts = load_prompts(ctx, group=group)
+    if group != TQA:
+        prompts = remove_truthfulqa(ctx, prompts)
+    return {"train": preference_rows(ctx, prompts, mean_aspect_pairs(ctx, prompts))}
+
+
+@recipe("ultrafeedback_aspect", version="1", kind="preference")
+def ultrafeedback_aspect(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
+    """Binarized on one aspect rating (param `aspect`): rejected strictly lower, ties dropped, "N/A" unusable."""
+    aspect = ctx.param("aspect")
+    if aspect not in ASPECTS:
+        raise CatalogError(f"datasets.{ctx.name}: param 'aspect' must be one of {ASPECTS}, got {aspect!r}")
+    prompts = remove_truthfulqa(ctx, load_prompts(ctx))
+    comp = completion_rows(ctx, prompts)
+    comp = score_completions(ctx, comp, pl.col(f"rating_{aspect}"), f"completion: {aspect} rating is N/A")
+    pairs = binarize(ctx, prompts, comp, strictly_lower=True)
+    return {"train": preference_rows(ctx, prompts, pairs)}
+
+
+@recipe("ultrafeedback_overall", version="1", kind="preference")
+def ultrafeedback_overall(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
+    """The H4 rule on the prompts of the mean-of-aspects set (param `within`, a dataset in depends_on).
+
+    Chosen = a highest overall_score completion (keyed draw among tied best), rejected = a keyed draw
+    among the other completions (ties allowed). A prompt is kept when its (source, stripped instruction)
+    has a row in `within`.
+    """
+    within = ctx.param("within", "ultrafeedback_mean_aspects")
+    kept = ctx.dataset(within)["train"].select(
+        pl.col("source"), ops.prefix(pl.col("chosen")).list.first().struct.field("content").alias("prompt")
+    )
+    prompts = remove_truthfulqa(ctx, load_prompts(ctx))
+    prompts = prompts.join(
+        kept.unique().with_columns(pl.lit(True).alias("__kept")),
+        left_on=["source", pl.col("instruction").str.strip_chars()],
+        right_on=["source", "prompt"],
+        how="left",
+    )
+    prompts = ctx.drop(prompts, pl.col("__kept").is_null(), f"prompt not in {within}").drop("__kept")
+    return {"train": preference_rows(ctx, prompts, overall_pairs(ctx, prompts))}
+
+
+@recipe("ultrafeedback_binarized_cleaned", version="1", kind="preference")
+def ultrafeedback_binarized_cleaned(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
+    """H4-style splits from raw UltraFeedback: TruthfulQA removed, defective chosen dropped, seeded test hold-out.
+
+    Pairs follow the H4 rule (as `ultrafeedback_overall`). `test_size` rows (default 2,000), but never
+    more than a tenth of the pairs (at least 2 when there are 4 or more), are held out by a keyed draw
+    on the row id: `test_prefs` holds them all, `test_sft`/`test_gen` the first half of them.
+    Extra columns: `prompt`, `prompt_id` (sha256 hex of the prompt), `messages` (= chosen; `*_gen`
+    splits drop its last, assistant turn).
+    """
+    prompts = remove_truthfulqa(ctx, load_prompts(ctx))
+    df = preference_rows(ctx, prompts, overall_pairs(ctx, prompts))
+    df = df.with_columns(
+        ops.prefix(pl.col("chosen")).list.first().struct.field("content").alias("prompt"),
+        pl.col("chosen").alias("messages"),
+    )
+    df = df.with_columns(sha256_hex(df["prompt"]).alias("prompt_id"))
+    df = df.with_columns(ops.keyed_uniform(df["id"], ctx.seed, "ultrafeedback-test-split").alias("__order"))
+    df = df.sort(["__order", "id"]).drop("__order")
+    n_test = held_out_rows(df.height, int(ctx.param("test_size", 2000)))
+    test, train = df.head(n_test), df.slice(n_test)
+    test_half = test.head(n_test // 2)
+    ctx.note("test_rows", {"test_prefs": n_test, "test_sft": test_half.height})
+    without_answer = pl.col("messages").list.head(pl.col("messages").list.len() - 1)
+    return {
+        "train_prefs": train,
+        "train_sft": train,
+        "train_gen": train.with_columns(without_answer),
+        "test_prefs": test,
+        "test_sft": test_half,
+        "test_gen": test_half.with_columns(without_answer),
+    }
+
+
+def held_out_rows(n: int, test_size: int) -> int:
+    """Rows held out: `test_size`, at most a tenth of `n`, at least 2 when n >= 4 (so both halves exist)."""
+    if n < 4 or test_size <= 0:
+        return 0
+    return min(test_size, max(2, n // 10))
+
+
+@recipe("ultrafeedback_prompts", version="1", kind="prompts")
+def ultrafeedback_prompts(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
+    """One user turn per distinct UltraFeedback prompt (stripped), TruthfulQA removed; `source` is upstream's.
+
+    A prompt text that occurs in several rows is kept once, under the alphabetically first source.
+    """
+    prompts = remove_truthfulqa(ctx, load_prompts(ctx, need_completions=False))
+    df = prompts.select(pl.col("source"), pl.col("instruction").str.strip_chars().alias("text"))
+    before = df.height
+    df = df.sort(["text", "source"]).unique(subset="text", keep="first", maintain_order=True)
+    ctx.count_drop("duplicate prompt text (kept once)", before - df.height)
+    df = df.with_columns(sha256_hex(df["text"]).alias("text_sha256"))
+    df = df.with_columns(ops.content_ids(df, ["source", "text_sha256"]).alias("id"))
+    df = df.select("id", "source", ops.conversation(ops.message("user", pl.col("text"))).alias("prompt"))
+    return {"train": ops.shuffle(df, ctx.seed)}
