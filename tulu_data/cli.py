@@ -266,8 +266,14 @@ def push_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Stage and list the files of the commit without uploading (a collection is assembled at OUT/NAME).")
     ] = False,
-    retries: Annotated[int, typer.Option("--retries", min=1, help="Attempts per Hub call on transient errors (connection, timeout, 429, 5xx).")] = 5,
-    retry_wait: Annotated[float, typer.Option("--retry-wait", min=0.0, help="First wait in seconds between attempts; doubles each time.")] = 2.0,
+    retries: Annotated[
+        int | None,
+        typer.Option("--retries", min=1, help="Attempts per Hub call on transient errors (connection, timeout, 429, 5xx); default 5 or $TULU_DATA_PUSH_RETRIES."),
+    ] = None,
+    retry_wait: Annotated[
+        float | None,
+        typer.Option("--retry-wait", min=0.0, help="First wait in seconds between attempts, doubling each time; default 2 or $TULU_DATA_PUSH_RETRY_WAIT."),
+    ] = None,
     catalog: CatalogOpt = None,
 ) -> None:
     """Upload a build (data, card, manifest) to the Hugging Face Hub as ONE commit.
@@ -285,7 +291,8 @@ def push_cmd(
     def go():
         from .push import RetryPolicy, run_push
 
-        policy = RetryPolicy(attempts=retries, base_delay=retry_wait)
+        default = RetryPolicy.from_env()
+        policy = RetryPolicy(attempts=retries or default.attempts, base_delay=default.base_delay if retry_wait is None else retry_wait)
         run_push(
             name, out, repo_id=repo_id, private=private, revision=revision, catalog=_catalog(catalog), console=console, dry_run=dry_run, policy=policy
         )
