@@ -462,6 +462,9 @@ def arena_2023_rows() -> list[dict]:
                   msgs(("user", "What is the tallest mountain on Earth?"), ("assistant", "Mount Everest."))),
         # a null conversation: dropped
         arena_row(10, "model_a", None, msgs(("user", "Hello?"), ("assistant", "Hello.")), turn=1),
+        # no winner recorded (null): dropped as an unknown label, not as a tie
+        arena_row(12, None, msgs(("user", "Flip a coin."), ("assistant", "Heads.")),
+                  msgs(("user", "Flip a coin."), ("assistant", "Tails."))),
         # surrounding whitespace is stripped
         arena_row(11, "model_a", msgs(("user", "  Capital of Japan?\n"), ("assistant", " Tokyo. ")),
                   msgs(("user", "  Capital of Japan?\n"), ("assistant", "Kyoto."))),

@@ -49,6 +49,7 @@ def test_arena_2023_winner_is_chosen_ties_and_diverging_multi_turn_dropped(tmp_p
     assert dropped["tie (no preference)"] == sum(r["winner"] == "tie" for r in raw)
     assert dropped["tie, both bad (no preference)"] == sum(r["winner"] == "tie (bothbad)" for r in raw)
     assert dropped[MULTI_TURN] == multi_turn_dropped > 0
+    assert dropped["unknown winner label"] == sum(r["winner"] not in ("model_a", "model_b", "tie", "tie (bothbad)") for r in raw)
     assert sum(dropped.values()) == len(raw) - out.height
 
 

@@ -40,7 +40,7 @@ def battle_pairs(ctx: RecipeContext, df: pl.DataFrame) -> dict[str, pl.DataFrame
     return finish_pairs(ctx, df)
 
 
-@recipe("chatbot_arena_conversations", version="1", kind="preference")
+@recipe("chatbot_arena_conversations", version="2", kind="preference")
 def chatbot_arena_conversations(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """lmsys/chatbot_arena_conversations: the winner's conversation is chosen, the other one rejected."""
     key = only_source(ctx)
@@ -50,8 +50,8 @@ def chatbot_arena_conversations(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
         messages_column(ctx, key, df, "conversation_a"),
         messages_column(ctx, key, df, "conversation_b"),
     )
-    df = ctx.drop(df, pl.col("winner") == "tie", "tie (no preference)")
-    df = ctx.drop(df, pl.col("winner") == "tie (bothbad)", "tie, both bad (no preference)")
+    df = ctx.drop(df, (pl.col("winner") == "tie").fill_null(False), "tie (no preference)")
+    df = ctx.drop(df, (pl.col("winner") == "tie (bothbad)").fill_null(False), "tie, both bad (no preference)")
     df = ctx.drop(df, ~pl.col("winner").is_in(["model_a", "model_b"]), "unknown winner label")
     df = drop_missing(ctx, df, ["conversation_a", "conversation_b"], "conversation_a or conversation_b missing")
     return battle_pairs(ctx, df)
