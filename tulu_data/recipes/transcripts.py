@@ -191,10 +191,8 @@ def nectar_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
         df.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__row"), "answers")
         .explode("answers")
         .filter(pl.col("answers").is_not_null())
-        .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).over("__row").alias("pos"))
         .select(
             "__row",
-            "pos",
             pl.col("answers").struct.field("answer").alias("answer"),
             (pl.col("answers").struct.field("model") if has_model else pl.lit(None, pl.String)).alias("model"),
             pl.col("answers").struct.field("rank").cast(pl.Float64).alias("rank"),
@@ -206,14 +204,14 @@ def nectar_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     best = (
         ranked.filter(pl.col("rank") == pl.col("top"))
         .group_by("__row")
-        .agg(pl.len().alias("n_top"), pl.col("answer").first().alias("chosen_answer"), pl.col("model").first().alias("chosen_model"), pl.col("top"))
+        .agg(pl.len().alias("n_top"), pl.col("answer").first().alias("chosen_answer"), pl.col("model").first().alias("chosen_model"), pl.col("top").first())
     )
     chosen_text = best.select("__row", pl.col("chosen_answer").str.strip_chars().alias("__chosen_text"))
     text = pl.col("answer").str.strip_chars()
     lower = (
         ranked.join(chosen_text, on="__row", how="left")
         .filter((pl.col("rank") > pl.col("top")) & (text.str.len_chars() > 0) & (text != pl.col("__chosen_text").fill_null("")))
-        .sort(["__row", "rank", "pos"])
+        .sort(["__row", "rank", "answer", "model"], nulls_last=True)
         .group_by("__row", maintain_order=True)
         .agg(pl.col("answer").alias("lower_answers"), pl.col("model").alias("lower_models"), pl.col("rank").alias("lower_ranks"))
     )
