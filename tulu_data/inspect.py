@@ -211,6 +211,38 @@ def length_fields(kind: str) -> dict[str, tuple[pl.Expr, pl.Expr]]:
     return {}
 
 
+def _turn_lengths(conv: pl.Expr) -> pl.Expr:
+    """Characters of each message content (a list of ints per row): one scan of the text."""
+    return conv.list.eval(pl.element().struct.field("content").fill_null("").str.len_chars())
+
+
+def char_lengths(df: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """One column per length field (see `length_fields`), each text scanned once.
+
+    Per-message character counts are taken once per conversation column, and prompt, reply and
+    whole-conversation lengths are derived from those counts.
+    """
+    conv_cols = {"preference": ["chosen", "rejected"], "sft": ["messages"], "prompts": ["prompt"]}.get(kind, [])
+    if not conv_cols:
+        return pl.DataFrame()
+    turns = df.select([_turn_lengths(pl.col(c)).alias(c) for c in conv_cols])
+
+    def parts(col: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+        lens = pl.col(col)
+        return lens.list.head(lens.list.len() - 1).list.sum(), lens.list.last(), lens.list.sum()
+
+    if kind == "preference":
+        prompt, chosen_reply, chosen = parts("chosen")
+        _, rejected_reply, rejected = parts("rejected")
+        exprs = {"prompt": prompt, "chosen_reply": chosen_reply, "rejected_reply": rejected_reply, "chosen": chosen, "rejected": rejected}
+    elif kind == "sft":
+        prompt, reply, messages = parts("messages")
+        exprs = {"prompt": prompt, "reply": reply, "messages": messages}
+    else:
+        exprs = {"prompt": pl.col("prompt").list.sum()}
+    return turns.select([e.alias(name) for name, e in exprs.items()])
+
+
 def _summary_exprs(expr: pl.Expr, name: str) -> list[pl.Expr]:
     x = expr.cast(pl.Float64)
     exprs = [x.count().alias(f"{name}\x1fcount"), x.mean().alias(f"{name}\x1fmean"), x.min().alias(f"{name}\x1fmin")]
@@ -273,26 +305,32 @@ def duplicate_figures(keys: pl.Series) -> dict[str, int]:
     return {"repeated": counts.height, "rows": int(counts["len"].sum()) if counts.height else 0}
 
 
-def preference_figures(df: pl.DataFrame) -> dict[str, Any]:
-    """Reply-length comparison, identical pairs and duplicate pairs; scores and margins when present."""
-    c = reply_text(pl.col("chosen"))
-    r = reply_text(pl.col("rejected"))
-    cl, rl = c.str.len_chars(), r.str.len_chars()
-    row = df.select(
+def preference_figures(df: pl.DataFrame, keys: pl.Series | None = None) -> dict[str, Any]:
+    """Reply-length comparison, identical pairs and duplicate pairs; scores and margins when present.
+
+    `keys` are the rows' prompt keys (`prompt_keys`), computed here when not given.
+    """
+    keys = prompt_keys(df, "preference") if keys is None else keys
+    replies = df.select(
+        reply_text(pl.col("chosen")).str.len_chars().alias("cl"),
+        reply_text(pl.col("rejected")).str.len_chars().alias("rl"),
+        reply_text(pl.col("chosen")).str.strip_chars().alias("c"),
+        reply_text(pl.col("rejected")).str.strip_chars().alias("r"),
+    )
+    cl, rl, c, r = pl.col("cl"), pl.col("rl"), pl.col("c"), pl.col("r")
+    row = replies.select(
         (cl > rl).sum().alias("chosen_longer"),
         (cl == rl).sum().alias("same_length"),
         (cl < rl).sum().alias("rejected_longer"),
-        (c.str.strip_chars() == r.str.strip_chars()).sum().alias("identical"),
+        (c == r).sum().alias("identical"),
     ).row(0, named=True)
     pairs = df.height
     out: dict[str, Any] = {"pairs": pairs}
     for key in ("chosen_longer", "same_length", "rejected_longer", "identical"):
         out[key] = int(row[key] or 0)
     out["chosen_longer_share"] = round(out["chosen_longer"] / pairs, 4) if pairs else None
-    pair_keys = df.select(
-        pl.concat_str([conversation_key(pl.col("chosen")), pl.lit("\x1d"), conversation_key(pl.col("rejected"))])
-        .hash(_HASH_SEED)
-        .alias("k")
+    pair_keys = replies.select(
+        pl.struct(pl.lit(keys).alias("p"), c.hash(_HASH_SEED).alias("c"), r.hash(_HASH_SEED).alias("r")).hash(_HASH_SEED).alias("k")
     ).to_series()
     out["duplicate_pairs"] = duplicate_figures(pair_keys)
     out["scores"] = score_figures(df)
@@ -321,11 +359,15 @@ def split_figures(df: pl.DataFrame, kind: str | None = None, keys: pl.Series | N
     if kind == "unknown":
         return out
     out["turns"] = turn_figures(df, kind)
-    out["chars"] = summarize(df, {name: chars for name, (chars, _) in length_fields(kind).items()}) if df.height else {}
+    if df.height:
+        lengths = char_lengths(df, kind)
+        out["chars"] = summarize(lengths, {name: pl.col(name) for name in lengths.columns})
+    else:
+        out["chars"] = {}
     keys = prompt_keys(df, kind) if keys is None else keys
     out["duplicate_prompts"] = duplicate_figures(keys)
     if kind == "preference":
-        out["preference"] = preference_figures(df)
+        out["preference"] = preference_figures(df, keys)
     return out
 
 
@@ -488,9 +530,8 @@ def plot_figures(splits: dict[str, pl.DataFrame], path: Path) -> Path:
     if not frames:
         raise TuluDataError("nothing to plot: no preference, SFT or prompt columns")
     kind = detect_kind(frames[0])
-    fields = length_fields(kind)
-    lengths = pl.concat([df.select([chars.alias(name) for name, (chars, _) in fields.items()]) for df in frames if detect_kind(df) == kind])
-    panels: list[tuple[str, Any]] = [(f"{name} (characters)", lengths[name].drop_nulls().to_numpy()) for name in fields]
+    lengths = pl.concat([char_lengths(df, kind) for df in frames if detect_kind(df) == kind])
+    panels: list[tuple[str, Any]] = [(f"{name} (characters)", lengths[name].drop_nulls().to_numpy()) for name in lengths.columns]
     if kind == "preference":
         scored = [df for df in frames if "score_chosen" in df.columns]
         if scored:
@@ -619,19 +660,28 @@ def render_report(report: dict, console: Any, title: str) -> None:
 
     pref = {s: f["preference"] for s, f in splits.items() if "preference" in f}
     if pref:
-        cols = ["pairs", "chosen longer", "same length", "rejected longer", "identical", "duplicate pairs"]
-        table = _table("preference pairs (reply lengths; identical = same reply text)", [*split_col, *cols], right=tuple(cols))
-        for split, p in pref.items():
+        def cells(p: dict) -> dict[str, str]:
             n = p["pairs"]
-            table.add_row(
-                *lead(split),
-                f"{n:,}",
-                f"{p['chosen_longer']:,} ({_pct(p['chosen_longer'], n)})",
-                f"{p['same_length']:,} ({_pct(p['same_length'], n)})",
-                f"{p['rejected_longer']:,} ({_pct(p['rejected_longer'], n)})",
-                f"{p['identical']:,}",
-                f"{p['duplicate_pairs']['repeated']:,}",
-            )
+            return {
+                "pairs": f"{n:,}",
+                "chosen reply longer": f"{p['chosen_longer']:,} ({_pct(p['chosen_longer'], n)})",
+                "same length": f"{p['same_length']:,} ({_pct(p['same_length'], n)})",
+                "rejected reply longer": f"{p['rejected_longer']:,} ({_pct(p['rejected_longer'], n)})",
+                "identical chosen/rejected": f"{p['identical']:,}",
+                "duplicate pairs (rows)": f"{p['duplicate_pairs']['repeated']:,} ({p['duplicate_pairs']['rows']:,})",
+            }
+
+        title = "preference pairs"
+        if len(pref) <= 4:  # one column per split
+            table = _table(title, ["", *pref], right=tuple(pref))
+            per_split = {split: cells(p) for split, p in pref.items()}
+            for metric in next(iter(per_split.values())):
+                table.add_row(metric, *(per_split[split][metric] for split in pref))
+        else:  # one row per split
+            cols = list(cells(next(iter(pref.values()))))
+            table = _table(title, ["split", *cols], right=tuple(cols))
+            for split, p in pref.items():
+                table.add_row(split, *cells(p).values())
         console.print(table)
         score_rows = [
             (split, field, p["scores"][field]) for split, p in pref.items() if p.get("scores") for field in ("score_chosen", "score_rejected", "margin")
