@@ -47,7 +47,7 @@ def make_rows(rows: int, seed: int = 0) -> pl.DataFrame:
     df = pl.DataFrame(
         {
             "n": idx,
-            "prompt": pick(),
+            "prompt": pool.gather(prompt_no % len(pool)),
             "prompt_no": prompt_no,
             "c": pick(),
             "r": pick(),

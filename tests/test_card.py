@@ -146,3 +146,31 @@ def test_card_warns_when_built_from_bundled_samples(built):
     assert "Built from the small synthetic samples" in render_card(from_samples, catalog)
     with_repo = dict(manifest, hub_repo_id="my-org/two-split")
     assert 'load_dataset("my-org/two-split")' in render_card(with_repo, catalog)
+
+
+@pytest.fixture(scope="module")
+def real_builds(tmp_path_factory):
+    from tulu_data.build import build
+
+    out = tmp_path_factory.mktemp("real")
+    build("preference_big_mixture", sources="samples", out=out)
+    return out
+
+
+@pytest.mark.parametrize("name", ["ultrafeedback_mean_aspects", "preference_big_mixture"])
+def test_real_cards_are_valid_and_load(real_builds, name, tmp_path):
+    from tulu_data.catalog import load_catalog
+
+    path = real_builds / name
+    content, meta = _card(path)
+    manifest = read_manifest(path)
+    assert meta["license"] in HUB_LICENSE_IDS and set(meta["size_categories"]) <= SIZE_CATEGORIES
+    assert set(meta["task_categories"]) <= HUB_DATASET_TASKS
+    assert "Built from the small synthetic samples" in content
+    loaded = datasets.load_dataset(str(path), cache_dir=str(tmp_path / "cache"))
+    assert {s: loaded[s].num_rows for s in loaded} == manifest["rows_out"]
+    spec = load_catalog().datasets.get(name)
+    for rule in spec.rules if spec else []:
+        assert f"- {rule}" in content
+    for reason, n in manifest["dropped"].items():
+        assert f"| {reason.replace('|', chr(92) + '|')} | {n:,} |" in content

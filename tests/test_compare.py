@@ -128,3 +128,22 @@ def _quiet():
     from rich.console import Console
 
     return Console(file=io.StringIO(), width=160)
+
+
+def test_compare_a_real_build_with_a_planted_copy(tmp_path):
+    """ultrafeedback_mean_aspects from the samples vs. a copy: one pair swapped, one removed, one added."""
+    from tulu_data.build import build
+
+    path = build("ultrafeedback_mean_aspects", sources="samples", out=tmp_path / "out")
+    df = pl.read_parquet(sorted((path / "data").glob("train-*.parquet"))[0]).sort("id")
+    n = df.height
+    swapped = df.head(1).with_columns(pl.col("rejected").alias("chosen"), pl.col("chosen").alias("rejected"))
+    added = pref_frame([pair_row("a prompt that is not in the build", "yes", "no", "planted")]).select(df.columns)
+    reference = pl.concat([swapped, df.slice(2), added])
+    reference.write_parquet(tmp_path / "released.parquet")
+    report = run_compare("ultrafeedback_mean_aspects", str(tmp_path / "released.parquet"), tmp_path / "out", console=_quiet())
+    left, right = report["left_figures"], report["right_figures"]
+    assert left["rows"] == n and right["rows"] == n
+    assert left["pair_matched"] == n - 2 and left["differences"]["swapped"] == 1
+    assert left["prompt_not_on_other_side"] + left["prompt_matched_pair_differs"] == 2
+    assert right["prompt_not_on_other_side"] >= 1 and right["per_source"]["planted"]["prompt_not_on_other_side"] == 1

@@ -240,3 +240,36 @@ def test_inspect_command_tables_json_samples_plot(known_build, tmp_path):
 
     result = runner.invoke(app, ["inspect", "missing", "--out", str(out)])
     assert result.exit_code == 1 and "no build of that name" in result.output
+
+
+@pytest.fixture(scope="module")
+def big_mixture(tmp_path_factory) -> Path:
+    """preference_big_mixture (and its parts) built from the bundled samples with the real catalog."""
+    from tulu_data.build import build
+
+    out = tmp_path_factory.mktemp("pbm")
+    build("preference_big_mixture", sources="samples", out=out)
+    return out
+
+
+def test_inspect_preference_big_mixture_from_samples(big_mixture):
+    from collections import Counter
+
+    from tulu_data.inspect import part_manifests_for
+
+    loaded = load_any("preference_big_mixture", big_mixture)
+    report = inspect_figures(loaded.splits, loaded.manifest, part_manifests=part_manifests_for(loaded.manifest, big_mixture))
+    fig = report["splits"]["train"]
+    rows = loaded.splits["train"].to_dicts()
+    assert fig["rows"] == len(rows) == sum(p["given"] for p in loaded.manifest["parts"])
+    assert fig["sources"] == dict(Counter(r["source"] for r in rows))
+    replies = [(len(r["chosen"][-1]["content"]), len(r["rejected"][-1]["content"])) for r in rows]
+    assert fig["preference"]["chosen_longer"] == sum(c > r for c, r in replies)
+    assert fig["preference"]["rejected_longer"] == sum(c < r for c, r in replies)
+    assert fig["preference"]["identical"] == sum(r["chosen"][-1]["content"].strip() == r["rejected"][-1]["content"].strip() for r in rows)
+    prompts = Counter(json.dumps([(m["role"], m["content"].strip()) for m in r["chosen"][:-1]]) for r in rows)
+    assert fig["duplicate_prompts"] == {"repeated": sum(n > 1 for n in prompts.values()), "rows": sum(n for n in prompts.values() if n > 1)}
+    assert fig["turns"]["histogram"] == dict(sorted(Counter(len(r["chosen"]) for r in rows).items()))
+    assert set(report["manifest"]["parts_dropped"]) == {p["name"] for p in loaded.manifest["parts"]}
+    result = CliRunner().invoke(app, ["inspect", "preference_big_mixture", "--out", str(big_mixture)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0 and "dropped inside the parts" in result.output

@@ -284,3 +284,16 @@ def test_cli_push_and_build_push_fail_cleanly_without_showing_the_token(project)
     assert result.returncode == 1 and "cannot reach the Hugging Face Hub" in result.stderr, result.stdout + result.stderr
     _assert_secret_absent(result.stdout, result.stderr)
     assert _snapshot(out) == before
+
+
+def test_stage_the_real_big_mixture(tmp_path):
+    from tulu_data.build import build
+    from tulu_data.catalog import load_catalog
+
+    path = build("preference_big_mixture", sources="samples", out=tmp_path / "out")
+    staged = stage_build(path, tmp_path / "staged", load_catalog(), repo_id="me/pbm")
+    manifest = read_manifest(path)
+    assert commit_paths(staged) == ["README.md", "manifest.json", *manifest["splits"]["train"]["files"]]
+    loaded = datasets.load_dataset(str(staged), cache_dir=str(tmp_path / "cache"))
+    assert loaded["train"].num_rows == manifest["rows_out"]["train"]
+    assert "## Mixture parts" in (staged / "README.md").read_text()
