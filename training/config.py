@@ -74,6 +74,8 @@ class TuluArguments:
             self.output_dir = str(Path("runs") / f"{task}-{Path(self.mix).name}")
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.fp16
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # nothing to pin for
         if self.effective_batch_size:
             self.gradient_accumulation_steps = accumulation_steps(
                 self.effective_batch_size, self.per_device_train_batch_size, world_size()
