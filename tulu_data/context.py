@@ -52,9 +52,19 @@ class RecipeContext:
             raise KeyError(f"recipe for {self.name!r} asked for source {key!r}, not listed in its catalog entry")
         return self.sources[key]
 
-    def frame(self, key: str, required: list[str] | tuple[str, ...] = (), with_file: bool = False) -> pl.DataFrame:
-        """All rows of source `key`; counts them as rows in. Missing `required` fields raise with the file name."""
-        df = read_source(self.source(key), required=required, with_file=with_file)
+    def frame(
+        self,
+        key: str,
+        required: list[str] | tuple[str, ...] = (),
+        with_file: bool = False,
+        fields: dict[str, pl.DataType] | None = None,
+    ) -> pl.DataFrame:
+        """All rows of source `key`; counts them as rows in. Missing `required` fields raise with the file name.
+
+        `fields`: the fields the recipe reads and their types, a hint that lets readers skip the rest
+        (see `sources.read_file`).
+        """
+        df = read_source(self.source(key), required=required, with_file=with_file, fields=fields)
         self.rows_in[key] = self.rows_in.get(key, 0) + df.height
         return df
 
