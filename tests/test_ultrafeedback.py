@@ -353,3 +353,24 @@ def test_completions_without_ratings_fail_naming_file_and_field(tmp_path):
     builder = Builder(catalog=load_catalog(), sources=str(mirror), out=tmp_path / "out")
     with pytest.raises(SourceFormatError, match=r"sharegpt\.jsonl.*completions\[\]\.annotations\.helpfulness\.Rating"):
         builder.build("ultrafeedback_mean_aspects")
+
+
+def test_parquet_mirror_and_off_type_values_give_identical_output(tmp_path):
+    """The same rows as parquet files, or with scores written as strings (the typed JSON read falls back
+    to a full read), give the same bytes as the bundled JSON lines."""
+    parquet = tmp_path / "parquet"
+    (parquet / "ultrafeedback").mkdir(parents=True)
+    for path in sorted(UF_SAMPLES.glob("*.jsonl")):
+        pl.read_ndjson(path, infer_schema_length=None).write_parquet(parquet / "ultrafeedback" / f"{path.stem}.parquet")
+    shutil.copytree(TQA_SAMPLES, parquet / "truthful_qa")
+
+    def score_as_text(row: dict) -> dict:
+        return {**row, "completions": [{**c, "overall_score": str(c["overall_score"])} for c in row["completions"]]}
+
+    off_type = broken_mirror(tmp_path, score_as_text, "evol_instruct.jsonl")
+    catalog = load_catalog()
+    for name in ("ultrafeedback_mean_aspects", "ultrafeedback_binarized_cleaned"):
+        ours = Builder(catalog=catalog, sources="samples", out=tmp_path / "samples").build(name)
+        for mirror in (parquet, off_type):
+            theirs = Builder(catalog=catalog, sources=str(mirror), out=tmp_path / f"out_{mirror.name}").build(name)
+            assert data_bytes(ours) == data_bytes(theirs), (name, mirror.name)

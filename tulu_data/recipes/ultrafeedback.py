@@ -40,6 +40,22 @@ COMPLETION_FIELDS = (
     *(("annotations", aspect, "Rating") for aspect in ASPECTS),
 )
 # per-source splits: upstream `source` values, except that flan.jsonl holds four flan_v2_* sources
+# what the recipes read (a hint: JSON lines are parsed for these fields only, see RecipeContext.frame)
+UF_FIELDS: dict[str, pl.DataType] = {
+    "source": pl.String,
+    "instruction": pl.String,
+    "completions": pl.List(
+        pl.Struct(
+            {
+                "model": pl.String,
+                "response": pl.String,
+                "overall_score": pl.Float64,
+                "fine-grained_score": pl.Float64,
+                "annotations": pl.Struct({aspect: pl.Struct({"Rating": pl.String}) for aspect in ASPECTS}),
+            }
+        )
+    ),
+}
 SOURCE_GROUPS = ("evol_instruct", "false_qa", "flan_v2", "sharegpt", "truthful_qa", "ultrachat")
 DEFECT_NOTE = "overall_score_defect_completions"
 DEFECT_RULE = "overall_score 10 with fine-grained_score <= 2 (the upstream defect fixed on 2023-12-29)"
@@ -135,7 +151,7 @@ def load_prompts(ctx: RecipeContext, need_completions: bool = True, group: str |
     remaining drop reasons describe this split's rows). Columns out: row_key, row_hash, source,
     instruction, completions.
     """
-    df = ctx.frame(UF, required=REQUIRED, with_file=True)
+    df = ctx.frame(UF, required=REQUIRED, with_file=True, fields=UF_FIELDS)
     if not isinstance(df.schema["completions"], pl.List):
         raise SourceFormatError(f"{ctx.source(UF).root}: field 'completions' must be a list of completions")
     check_completion_fields(ctx, df)
@@ -212,42 +228,37 @@ def completion_rows(ctx: RecipeContext, prompts: pl.DataFrame) -> pl.DataFrame:
     Ratings are Float64, null for "N/A". Completions with an empty response or a rating that is neither
     "1".."5" nor "N/A" are dropped (counted).
     """
-    comp = prompts.select(
-        "row_key",
-        "row_hash",
-        pl.col("completions").alias("completion"),
-        pl.int_ranges(0, pl.col("completions").list.len(), dtype=pl.UInt32).alias("pos"),
-    ).explode(["completion", "pos"])
     c = pl.col("completion")
-    raw_ratings = [
-        c.struct.field("annotations").struct.field(a).struct.field("Rating").cast(pl.String).alias(f"raw_{a}")
-        for a in ASPECTS
-    ]
-    comp = comp.select(
-        "row_key",
-        "row_hash",
-        "pos",
-        c.struct.field("response").cast(pl.String).alias("response"),
-        c.struct.field("overall_score").cast(pl.Float64, strict=False).alias("overall_score"),
-        c.struct.field("fine-grained_score").cast(pl.Float64, strict=False).alias("fine_grained"),
-        *raw_ratings,
+    raw = {a: c.struct.field("annotations").struct.field(a).struct.field("Rating").cast(pl.String) for a in ASPECTS}
+    comp = (
+        prompts.select(
+            "row_key",
+            "row_hash",
+            pl.col("completions").alias("completion"),
+            pl.int_ranges(0, pl.col("completions").list.len(), dtype=pl.UInt32).alias("pos"),
+        )
+        .explode(["completion", "pos"])
+        .select(
+            "row_key",
+            "row_hash",
+            "pos",
+            c.struct.field("response").cast(pl.String).alias("response"),
+            c.struct.field("overall_score").cast(pl.Float64, strict=False).alias("overall_score"),
+            c.struct.field("fine-grained_score").cast(pl.Float64, strict=False).alias("fine_grained"),
+            *[
+                pl.when(r == NOT_APPLICABLE).then(None).otherwise(r.cast(pl.Float64, strict=False)).alias(f"rating_{a}")
+                for a, r in raw.items()
+            ],
+            (c.struct.field("response").cast(pl.String).fill_null("").str.strip_chars() == "").alias("__empty"),
+            (~pl.all_horizontal([r.is_in(RATINGS) | (r == NOT_APPLICABLE) for r in raw.values()]).fill_null(True))
+            .alias("__bad_rating"),
+        )
     )
-    comp = ctx.drop(comp, pl.col("response").fill_null("").str.strip_chars() == "", "completion: empty response")
-    valid = [pl.col(f"raw_{a}").is_in(RATINGS) | (pl.col(f"raw_{a}") == NOT_APPLICABLE) for a in ASPECTS]
-    comp = ctx.drop(comp, ~pl.all_horizontal(valid).fill_null(False), 'completion: a rating is neither "1"-"5" nor "N/A"')
-    return comp.select(
-        "row_key",
-        "row_hash",
-        "pos",
-        "response",
-        "overall_score",
-        "fine_grained",
-        *[
-            pl.when(pl.col(f"raw_{a}") == NOT_APPLICABLE).then(None).otherwise(pl.col(f"raw_{a}").cast(pl.Float64))
-            .alias(f"rating_{a}")
-            for a in ASPECTS
-        ],
-    )
+    # one filter for both reasons (the text column is large); each completion counted under its first reason
+    empty, bad = comp["__empty"], comp["__bad_rating"] & ~comp["__empty"]
+    ctx.count_drop("completion: empty response", int(empty.sum()))
+    ctx.count_drop('completion: a rating is neither "1"-"5" nor "N/A"', int(bad.sum()))
+    return comp.filter(~(empty | bad)).drop("__empty", "__bad_rating")
 
 
 def mean_of_aspects() -> pl.Expr:
@@ -272,57 +283,52 @@ def binarize(ctx: RecipeContext, prompts: pl.DataFrame, comp: pl.DataFrame, stri
     Ties at the top are broken by a keyed draw. With `strictly_lower`, rejected must score strictly
     lower than chosen (prompts whose usable completions all tie are dropped); otherwise any other
     completion may be rejected. A rejected completion never repeats the chosen text.
-    Returns row_key, chosen_pos, rejected_pos, score_chosen, score_rejected, chosen_response,
-    rejected_response, chosen_overall, chosen_fine_grained.
+    Picking works on a slim frame (keys, scores, draws, row numbers into `comp`); the texts are
+    gathered by row number at the end. Returns row_key, chosen_pos, rejected_pos, score_chosen,
+    score_rejected, chosen_response, rejected_response, chosen_overall, chosen_fine_grained.
     """
     usable = comp.group_by("row_key").agg(pl.len().alias("usable"))
     counted = prompts.select("row_key").join(usable, on="row_key", how="left")
-    few = counted.filter(pl.col("usable").fill_null(0) < 2).height
-    ctx.count_drop("fewer than two usable completions", few)
+    ctx.count_drop("fewer than two usable completions", counted.filter(pl.col("usable").fill_null(0) < 2).height)
     comp = comp.join(usable.filter(pl.col("usable") >= 2).select("row_key"), on="row_key", how="semi")
 
     with np.errstate(over="ignore"):
         base = comp["row_hash"].to_numpy() + comp["pos"].to_numpy().astype(np.uint64)
-    slim = comp.select("row_key", "pos", "score", pl.col("response").str.strip_chars().alias("text")).with_columns(
+    slim = comp.select(
+        "row_key",
+        "pos",
+        "score",
+        pl.int_range(0, pl.len(), dtype=pl.UInt32).alias("row"),
+        pl.col("score").max().over("row_key").alias("best"),
+    ).with_columns(
         ops.keyed_uniform(base, ctx.seed, "ultrafeedback-chosen").alias("draw_chosen"),
         ops.keyed_uniform(base, ctx.seed, "ultrafeedback-rejected").alias("draw_rejected"),
-        pl.col("score").max().over("row_key").alias("best"),
     )
     chosen = pick_first(slim.filter(pl.col("score") == pl.col("best")), "draw_chosen").select(
-        "row_key", pl.col("pos").alias("chosen_pos"), pl.col("text").alias("chosen_text")
+        "row_key", pl.col("pos").alias("chosen_pos"), pl.col("row").alias("chosen_row")
     )
     others = slim.join(chosen, on="row_key").filter(pl.col("pos") != pl.col("chosen_pos"))
     if strictly_lower:
         others = others.filter(pl.col("score") < pl.col("best"))
         tied = chosen.join(others.select("row_key").unique(), on="row_key", how="anti").height
         ctx.count_drop("all usable completions tie (none scored strictly lower)", tied)
-    before = others.select("row_key").n_unique()
-    others = others.filter(pl.col("text") != pl.col("chosen_text"))
-    ctx.count_drop("every candidate rejected completion repeats the chosen text", before - others.select("row_key").n_unique())
-    rejected = pick_first(others, "draw_rejected").select("row_key", pl.col("pos").alias("rejected_pos"))
-
-    pairs = chosen.select("row_key", "chosen_pos").join(rejected, on="row_key", how="inner")
-    fields = comp.select("row_key", "pos", "response", "score", "overall_score", "fine_grained")
-    pairs = pairs.join(
-        fields.rename(
-            {
-                "pos": "chosen_pos",
-                "response": "chosen_response",
-                "score": "score_chosen",
-                "overall_score": "chosen_overall",
-                "fine_grained": "chosen_fine_grained",
-            }
-        ),
-        on=["row_key", "chosen_pos"],
+    texts = comp["response"].str.strip_chars()
+    repeats = texts.gather(others["row"]) == texts.gather(others["chosen_row"])
+    before = others["row_key"].n_unique()
+    others = others.filter(~repeats)
+    ctx.count_drop("every candidate rejected completion repeats the chosen text", before - others["row_key"].n_unique())
+    rejected = pick_first(others, "draw_rejected").select(
+        "row_key", pl.col("pos").alias("rejected_pos"), pl.col("row").alias("rejected_row")
     )
-    return pairs.join(
-        fields.select(
-            "row_key",
-            pl.col("pos").alias("rejected_pos"),
-            pl.col("response").alias("rejected_response"),
-            pl.col("score").alias("score_rejected"),
-        ),
-        on=["row_key", "rejected_pos"],
+    pairs = chosen.join(rejected, on="row_key", how="inner")
+    at_chosen, at_rejected = pairs["chosen_row"], pairs["rejected_row"]
+    return pairs.select("row_key", "chosen_pos", "rejected_pos").with_columns(
+        comp["score"].gather(at_chosen).alias("score_chosen"),
+        comp["score"].gather(at_rejected).alias("score_rejected"),
+        comp["response"].gather(at_chosen).alias("chosen_response"),
+        comp["response"].gather(at_rejected).alias("rejected_response"),
+        comp["overall_score"].gather(at_chosen).alias("chosen_overall"),
+        comp["fine_grained"].gather(at_chosen).alias("chosen_fine_grained"),
     )
 
 
