@@ -273,3 +273,16 @@ def test_inspect_preference_big_mixture_from_samples(big_mixture):
     assert set(report["manifest"]["parts_dropped"]) == {p["name"] for p in loaded.manifest["parts"]}
     result = CliRunner().invoke(app, ["inspect", "preference_big_mixture", "--out", str(big_mixture)], env={"COLUMNS": "120"})
     assert result.exit_code == 0 and "dropped inside the parts" in result.output
+
+
+def test_a_hub_id_with_the_hub_unreachable_fails_fast_and_says_so(tmp_path, monkeypatch):
+    import time
+
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    started = time.perf_counter()
+    with pytest.raises(TuluDataError, match=r"Hugging Face Hub \(http://127.0.0.1:9\) is not reachable.*HF_HUB_OFFLINE=1"):
+        load_any("some-org/some-dataset", tmp_path)
+    assert time.perf_counter() - started < 10

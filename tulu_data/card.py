@@ -77,7 +77,7 @@ def hub_license(license_text: str | None) -> tuple[str, str | None]:
     text = (license_text or "unknown").strip().lower().replace(" ", "-")
     if text in HUB_LICENSES:
         return text, None
-    slug = re.sub(r"[^a-z0-9.\-]+", "-", text).strip("-")[:64].strip("-") or "custom"
+    slug = re.sub(r"[^a-z0-9.]+", "-", text).strip("-")[:64].strip("-") or "custom"
     return "other", slug
 
 

@@ -102,6 +102,16 @@ def load_any(name: str, out: Path = Path("builds"), split: str | None = None) ->
             f"{name!r}: no build of that name in {out} (built there: {built}); not a local path either. "
             "Build it with `tulu-data build NAME`, or pass a folder, a .jsonl/.parquet file, or a Hub dataset id."
         )
+    from huggingface_hub import constants
+
+    from .sources import hub_reachable
+
+    if not constants.HF_HUB_OFFLINE and not hub_reachable():
+        raise TuluDataError(
+            f"{name!r}: not a build in {out} nor a local path, and the Hugging Face Hub ({constants.ENDPOINT}) is not "
+            "reachable from this machine. Pass a local .jsonl/.parquet file or folder, or set HF_HUB_OFFLINE=1 to use "
+            "a copy already in the Hugging Face cache."
+        )
     try:
         loaded = load_dataset(name, split=split)
     except Exception as err:
@@ -582,14 +592,20 @@ def _pct(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}%" if total else "-"
 
 
-def _table(title: str, columns: list[str], right: tuple[str, ...] = ()) -> Any:
-    """A compact rich table; columns named in `right` (or after the first two, by default) are right-aligned."""
+def _table(title: str, columns: list[str], right: tuple[str, ...] = (), keep: tuple[str, ...] = ()) -> Any:
+    """A compact rich table; columns in `right` hold numbers (right-aligned, not wrapped, unless in `keep`
+    is another column that must not shrink, in which case the numbers may wrap instead)."""
     from rich import box
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, min_width=len(title) + 2, pad_edge=False)
     for col in columns:
-        table.add_column(col, justify="right" if col in right else "left", no_wrap=col in right, overflow="ellipsis" if col in right else "fold")
+        if col in keep:
+            table.add_column(col, justify="left", no_wrap=True)
+        elif col in right:
+            table.add_column(col, justify="right", no_wrap=not keep, overflow="fold" if keep else "ellipsis")
+        else:
+            table.add_column(col, justify="left", overflow="fold", min_width=min(max(len(col), 8), 24))
     return table
 
 
@@ -678,10 +694,19 @@ def render_report(report: dict, console: Any, title: str) -> None:
             for metric in next(iter(per_split.values())):
                 table.add_row(metric, *(per_split[split][metric] for split in pref))
         else:  # one row per split
-            cols = list(cells(next(iter(pref.values()))))
-            table = _table(title, ["split", *cols], right=tuple(cols))
+            cols = ["pairs", "chosen longer", "same length", "rejected longer", "identical", "dup. pairs"]
+            table = _table(title + " (share of pairs by reply length)", ["split", *cols], right=tuple(cols), keep=("split",))
             for split, p in pref.items():
-                table.add_row(split, *cells(p).values())
+                n = p["pairs"]
+                table.add_row(
+                    split,
+                    f"{n:,}",
+                    _pct(p["chosen_longer"], n),
+                    _pct(p["same_length"], n),
+                    _pct(p["rejected_longer"], n),
+                    f"{p['identical']:,}",
+                    f"{p['duplicate_pairs']['repeated']:,}",
+                )
         console.print(table)
         score_rows = [
             (split, field, p["scores"][field]) for split, p in pref.items() if p.get("scores") for field in ("score_chosen", "score_rejected", "margin")

@@ -305,7 +305,7 @@ def stage_collection(name: str, out: Path, catalog: Any, target: Path, repo_id: 
             "kind": kind,
             "collection": True,
             "description": spec.description,
-            "license": licenses[0] if len(licenses) == 1 else "mixed (each split keeps its member's license)",
+            "license": licenses[0] if len(licenses) == 1 else "mixed",  # each split keeps its member's license
             "tool": {"name": "tulu-data", "version": __version__},
             "members": members,
             "sources": sources,
