@@ -190,10 +190,12 @@ def catalog_has(name: str) -> bool:
     return name in load_catalog().datasets
 
 
-@pytest.mark.skipif(not catalog_has("helpsteer"), reason="tulu_data catalog has no helpsteer yet")
-def test_catalog_dataset_resolves_through_tulu_data(tmp_path: Path) -> None:
-    mix = load_mix("helpsteer", sources="samples", out=tmp_path / "builds")
+@pytest.mark.skipif(
+    not catalog_has("ultrafeedback_mean_aspects"), reason="tulu_data cannot build uf_mean yet"
+)
+def test_catalog_mixture_resolves_through_tulu_data(tmp_path: Path) -> None:
+    mix = load_mix("uf_mean", sources="samples", out=tmp_path / "builds")
     rows = select_split(mix.datasets, "train")
     assert row_format(rows) == "preference" and len(rows) > 0
-    assert mix.folder == tmp_path / "builds" / "helpsteer"
+    assert mix.folder == tmp_path / "builds" / "uf_mean"
     assert mix.content_hash == json.loads((mix.folder / "manifest.json").read_text())["content_hash"]
