@@ -6,11 +6,11 @@ Rows are matched on normalized keys (every message stripped; roles kept):
   rejected reply). A row whose pair is not on the other side but whose prompt is, is "prompt matched,
   pair differs", broken down into: chosen and rejected swapped, same chosen (rejected differs), same
   rejected (chosen differs), both differ.
-- SFT rows: pair = the whole conversation (`messages`); prompt = all turns but the last.
+- SFT rows: pair = the whole conversation (`messages`: prompt turns + last turn); prompt = all turns but the last.
 - prompt rows: pair = prompt = the prompt turns.
 
-Keys are 64-bit `ops.stable_hash64` hashes of the normalized text; matching is polars `is_in`/joins on
-them. Counts are of rows (a key repeated on one side counts every repeat; duplicates are reported).
+Keys are 64-bit `ops.stable_hash64` hashes of the normalized texts (each text hashed once; pair keys
+combine the hashes of their parts); matching is polars `is_in`/joins on them. Counts are of rows (a key repeated on one side counts every repeat; duplicates are reported).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from . import ops
@@ -27,42 +28,58 @@ from .inspect import conversation_key, detect_kind, load_any, prompt_turns, repl
 
 CATEGORIES = ("pair_matched", "prompt_matched_pair_differs", "prompt_not_on_other_side")
 DIFFERENCES = ("swapped", "rejected_differs", "chosen_differs", "both_differ")
-_SEP = "\x1d"
 
 
-def hash_strings(series: pl.Series) -> pl.Series:
-    """`ops.stable_hash64` of a string column, as a UInt64 column of the same name."""
-    return pl.Series(series.name, ops.stable_hash64(series), dtype=pl.UInt64)
+def hash_strings(series: pl.Series) -> np.ndarray:
+    """`ops.stable_hash64` of a string column."""
+    return ops.stable_hash64(series)
+
+
+def combine_hashes(*parts: np.ndarray) -> np.ndarray:
+    """An order-sensitive 64-bit hash of several hashes per row (keyed mixing, stable across runs)."""
+    combined = np.zeros(len(parts[0]), dtype=np.uint64)
+    for position, part in enumerate(parts):
+        combined = ops.keyed_uint64(combined ^ part, seed=position, salt="compare")
+    return combined
 
 
 def key_frame(df: pl.DataFrame, kind: str) -> pl.DataFrame:
     """Per row: its label (`source`/`dataset`), prompt and pair keys (and for preference the keys of
-    the swapped pair and of (prompt, chosen) / (prompt, rejected)), plus the row number."""
+    the swapped pair and of (prompt, chosen) / (prompt, rejected)), plus the row number.
+
+    Each text is hashed once (prompt turns, chosen reply, rejected reply); pair keys combine those hashes.
+    """
     label = "source" if "source" in df.columns else "dataset" if "dataset" in df.columns else None
     source = (pl.col(label).cast(pl.String).fill_null("(none)") if label else pl.lit("(none)")).alias("source")
     if kind == "preference":
         ch, rj = pl.col("chosen"), pl.col("rejected")
-        prompt = conversation_key(prompt_turns(ch))
-        c, r = reply_text(ch).str.strip_chars(), reply_text(rj).str.strip_chars()
         texts = df.select(
             source,
-            prompt.alias("prompt"),
-            pl.concat_str([prompt, pl.lit(_SEP), c, pl.lit(_SEP), r]).alias("pair"),
-            pl.concat_str([prompt, pl.lit(_SEP), r, pl.lit(_SEP), c]).alias("swapped"),
-            pl.concat_str([prompt, pl.lit(_SEP + "c" + _SEP), c]).alias("with_chosen"),
-            pl.concat_str([prompt, pl.lit(_SEP + "r" + _SEP), r]).alias("with_rejected"),
+            conversation_key(prompt_turns(ch)).alias("prompt"),
+            reply_text(ch).str.strip_chars().alias("c"),
+            reply_text(rj).str.strip_chars().alias("r"),
         )
-    elif kind in ("sft", "prompts"):
-        col = pl.col("messages" if kind == "sft" else "prompt")
-        texts = df.select(
-            source,
-            (conversation_key(prompt_turns(col)) if kind == "sft" else conversation_key(col)).alias("prompt"),
-            conversation_key(col).alias("pair"),
-        )
+        p, c, r = (hash_strings(texts[col]) for col in ("prompt", "c", "r"))
+        keys = {
+            "prompt": p,
+            "pair": combine_hashes(p, c, r),
+            "swapped": combine_hashes(p, r, c),
+            "with_chosen": combine_hashes(p, c),
+            "with_rejected": combine_hashes(p, r),
+        }
+    elif kind == "sft":
+        m = pl.col("messages")
+        texts = df.select(source, conversation_key(prompt_turns(m)).alias("prompt"), conversation_key(m.list.tail(1)).alias("last"))
+        p = hash_strings(texts["prompt"])
+        keys = {"prompt": p, "pair": combine_hashes(p, hash_strings(texts["last"]))}
+    elif kind == "prompts":
+        texts = df.select(source, conversation_key(pl.col("prompt")).alias("prompt"))
+        p = hash_strings(texts["prompt"])
+        keys = {"prompt": p, "pair": p}
     else:
         raise TuluDataError(f"cannot compare rows without chosen/rejected, messages or prompt columns (columns: {df.columns})")
-    keys = [hash_strings(texts[c]).alias(c) for c in texts.columns if c != "source"]
-    return pl.DataFrame([texts["source"], *keys]).with_row_index("row")
+    columns = [texts["source"]] + [pl.Series(name, values, dtype=pl.UInt64) for name, values in keys.items()]
+    return pl.DataFrame(columns).with_row_index("row")
 
 
 def _categorize(mine: pl.DataFrame, other: pl.DataFrame, kind: str) -> pl.DataFrame:
