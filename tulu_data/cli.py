@@ -177,12 +177,6 @@ def _print_build_summary(builder, path: Path) -> None:
     console.print(f"content hash [bold]{manifest.get('content_hash', '')[:16]}[/]  load with: datasets.load_dataset({str(path)!r})")
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
 
 # ---- further commands (inspect, compare, push) register themselves below --------------------
 
@@ -298,3 +292,11 @@ def push_cmd(
         )
 
     run_cli(go)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
