@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from trl import TrlParser
 
 from training.config import TuluDPOConfig, TuluRewardConfig, TuluSFTConfig, accumulation_steps
 from training.ppo import PPOConfig
-from training.synthetic import write_sft
+from training.synthetic import write_prompts, write_sft
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,3 +117,39 @@ def test_command_line_sft_smoke(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").is_file()
     assert (tmp_path / "out" / "chat_template.jinja").is_file()
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_tokenization_and_train_data_parallel(tmp_path: Path) -> None:
+    """torchrun with 2 CPU processes: rank 0 tokenizes, rank 1 reads its cache; batches are split."""
+    folder = write_sft(tmp_path / "data", count=32)
+    env = {**os.environ, "TULU_DATA_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training.sft",
+        "--mix", str(folder), "--model", "tiny", "--output_dir", str(tmp_path / "out"),
+        "--num_train_epochs", "1", "--effective_batch_size", "16", "--per_device_train_batch_size", "4",
+        "--max_length", "128", "--disable_tqdm", "true", "--save_strategy", "no", "--logging_steps", "1",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("sft data (tokenized now") == 1
+    assert result.stderr.count("sft data (cache") == 1
+    # 32 rows / (4 per device x 2 processes x 2 accumulation) = 2 optimizer steps, logged once (rank 0).
+    assert (result.stdout + result.stderr).count("'loss':") == 2
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_ppo_runs_data_parallel_on_two_processes(tmp_path: Path) -> None:
+    folder = write_prompts(tmp_path / "prompts", count=16)
+    env = {**os.environ, "TULU_DATA_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training.ppo",
+        "--mix", str(folder), "--model", "tiny", "--reward_model", "tiny", "--output_dir", str(tmp_path / "out"),
+        "--rollout_batch_size", "8", "--max_steps", "2", "--max_response_length", "8",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = [json.loads(line) for line in (tmp_path / "out" / "ppo_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2]
+    assert (tmp_path / "out" / "value_model" / "model.safetensors").is_file()

@@ -74,7 +74,9 @@ class TuluArguments:
             self.output_dir = str(Path("runs") / f"{task}-{Path(self.mix).name}")
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.fp16
-        if not torch.cuda.is_available():
+        if not torch.accelerator.is_available():
+            # Without this, torchrun/accelerate on a CPU-only machine would run N unrelated copies.
+            self.use_cpu = True
             self.dataloader_pin_memory = False  # nothing to pin for
         if self.effective_batch_size:
             self.gradient_accumulation_steps = accumulation_steps(

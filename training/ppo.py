@@ -124,7 +124,9 @@ class PPOConfig:
     bf16: bool | None = field(
         default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."}
     )
-    use_cpu: bool = field(default=False, metadata={"help": "Run on CPU even when a GPU is present."})
+    use_cpu: bool | None = field(
+        default=None, metadata={"help": "Run on CPU (default: only when no GPU or other accelerator is present)."}
+    )
     activation_checkpointing: bool = field(
         default=False, metadata={"help": "Recompute activations in the update."}
     )
@@ -135,6 +137,8 @@ class PPOConfig:
                 raise ValueError(f"--{required} is required")
         if self.output_dir is None:
             self.output_dir = str(Path("runs") / f"ppo-{Path(self.mix).name}")
+        if self.use_cpu is None:
+            self.use_cpu = not torch.accelerator.is_available()
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.use_cpu
         self.per_device_rollout_batch_size = accumulation_steps(self.rollout_batch_size, 1, world_size())
@@ -471,7 +475,7 @@ class PPOTrainer:
                     "learning_rate": self.scheduler.get_last_lr()[0],
                 }
                 metrics = {
-                    k: self.accelerator.reduce(torch.tensor(v, device=self.accelerator.device), "mean").item()
+                    k: self.accelerator.reduce(torch.tensor(float(v), device=self.accelerator.device), "mean").item()
                     for k, v in metrics.items()
                 }
                 metrics["step"] = step
