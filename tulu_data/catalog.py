@@ -201,8 +201,8 @@ def parse_catalog(raw: Any, path: Path | None = None) -> Catalog:
             raise CatalogError(f"{where}: must be a mapping")
         members = _str_list(entry, "datasets", where)
         for member in members:
-            if member not in datasets:
-                raise CatalogError(f"{where}: field 'datasets' names unknown dataset {member!r}")
+            if member not in datasets and not (repo_root() / "mixtures" / f"{member}.yaml").exists():
+                raise CatalogError(f"{where}: field 'datasets' names {member!r}, neither a catalog dataset nor a mixture")
         collections[name] = CollectionSpec(
             name=name,
             description=_require(entry, "description", where),
