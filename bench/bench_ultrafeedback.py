@@ -9,8 +9,10 @@ are: json.loads per line (or pyarrow rows turned into Python dicts), loops, `ran
 The engine run is a full `tulu-data build` (source hashing for the fingerprint, parquet shards, card,
 manifest).
 
-Each measurement runs in a fresh subprocess, which reports its own wall time (after imports) and peak
-resident memory (getrusage maxrss), so peaks are per run. The prompts each run kept are compared.
+Each measurement runs in a fresh subprocess, which reports its own wall time and CPU time (user +
+system, all threads; imports excluded) and peak resident memory (getrusage maxrss), so peaks are per
+run. CPU time is the steadier figure when other work shares the machine. The prompts each run kept
+are compared.
 
     python bench/gen_ultrafeedback.py              # once: bench/data/uf_jsonl and bench/data/uf_parquet
     python bench/bench_ultrafeedback.py [--data bench/data] [--repeat 1]
@@ -143,16 +145,21 @@ def child(impl: str, fmt: str, data: Path, result: Path) -> None:
         from tulu_data.build import Builder  # noqa: F401
     mirror = data / FORMATS[fmt]
     with tempfile.TemporaryDirectory(dir=data) as tmp:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         if impl == "engine":
             path = engine(mirror, Path(tmp))
         else:
             kept = baseline(mirror, fmt, Path(tmp))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if impl == "engine":
             kept = engine_kept(path)
-    result.write_text(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024, "kept": sorted(kept)}))
+    result.write_text(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak_kb / 1024, "kept": sorted(kept)}))
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(impl: str, fmt: str, data: Path) -> dict:
@@ -196,13 +203,19 @@ def main() -> None:
         for impl in ("baseline", "engine"):
             r = cells[impl]
             speedup = cells["baseline"]["seconds"] / r["seconds"]
-            rows.append((fmt, impl, r["seconds"], r["peak_mb"], speedup, r["load"], len(r["kept"])))
+            cpu_ratio = cells["baseline"]["cpu"] / r["cpu"]
+            rows.append((fmt, impl, r["seconds"], r["cpu"], r["peak_mb"], speedup, cpu_ratio, r["load"], len(r["kept"])))
 
     print()
-    print("| input | implementation | seconds | peak RSS (MB) | speedup vs baseline | load avg | pairs |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for fmt, impl, seconds, peak, speedup, load, kept in rows:
-        print(f"| {fmt} | {impl} | {seconds:.2f} | {peak:,.0f} | {speedup:.1f}x | {load:.2f} | {kept:,} |")
+    print(
+        "| input | implementation | wall s | CPU s | peak RSS (MB) | speedup (wall) | speedup (CPU) | load avg | pairs |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for fmt, impl, seconds, cpu, peak, speedup, cpu_ratio, load, kept in rows:
+        print(
+            f"| {fmt} | {impl} | {seconds:.2f} | {cpu:.2f} | {peak:,.0f} | {speedup:.1f}x | {cpu_ratio:.1f}x "
+            f"| {load:.2f} | {kept:,} |"
+        )
     reference = kept_sets[("jsonl", "baseline")]
     agree = all(s == reference for s in kept_sets.values())
     print()

@@ -39,7 +39,6 @@ COMPLETION_FIELDS = (
     ("fine-grained_score",),
     *(("annotations", aspect, "Rating") for aspect in ASPECTS),
 )
-# per-source splits: upstream `source` values, except that flan.jsonl holds four flan_v2_* sources
 # what the recipes read (a hint: JSON lines are parsed for these fields only, see RecipeContext.frame)
 UF_FIELDS: dict[str, pl.DataType] = {
     "source": pl.String,
@@ -56,6 +55,7 @@ UF_FIELDS: dict[str, pl.DataType] = {
         )
     ),
 }
+# per-source splits: upstream `source` values, except that flan.jsonl holds four flan_v2_* sources
 SOURCE_GROUPS = ("evol_instruct", "false_qa", "flan_v2", "sharegpt", "truthful_qa", "ultrachat")
 DEFECT_NOTE = "overall_score_defect_completions"
 DEFECT_RULE = "overall_score 10 with fine-grained_score <= 2 (the upstream defect fixed on 2023-12-29)"
