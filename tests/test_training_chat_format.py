@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from datasets import Dataset
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 from trl.chat_template_utils import has_generation_markers, is_chat_template_stop_token_trained
@@ -17,6 +18,7 @@ from training.chat_format import (
     set_tulu_template,
     split_preference_pair,
 )
+from training.data import tokenize_cached
 from training.modeling import build_tiny_tokenizer, conversation_texts
 from training.synthetic import preference_rows, sft_rows
 
@@ -228,3 +230,23 @@ def test_prompt_turns_from_every_row_format() -> None:
     ]
     multi = [user, {"role": "assistant", "content": "a"}, user, {"role": "assistant", "content": "b"}]
     assert prompt_messages({"messages": multi}) == multi[:3]
+
+
+def test_preference_ids_keep_in_context_tokens_for_sentencepiece_style_tokenizers(
+    metaspace_tokenizer: PreTrainedTokenizerFast, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply tokenized alone would start with a word-start marker it never has after "<|assistant|>\\n";
+    cached DPO/RM ids must equal the one-pass tokenization that SFT trains on and PPO generates."""
+    monkeypatch.setenv("TULU_DATA_CACHE", str(tmp_path))
+    pairs = preference_rows(6)
+    dpo_rows = tokenize_cached(Dataset.from_list(pairs), "dpo", metaspace_tokenizer, 512, "pairs")
+    rm_rows = tokenize_cached(Dataset.from_list(pairs), "rm", metaspace_tokenizer, 512, "pairs")
+    assert dpo_rows.stats["prompt_reply_boundary_merges"] == 0
+    for pair, dpo_row, rm_row in zip(pairs, dpo_rows.dataset, rm_rows.dataset, strict=True):
+        for side in ("chosen", "rejected"):
+            one_pass = encode_with_labels(metaspace_tokenizer, pair[side])["input_ids"]
+            assert dpo_row["prompt_ids"] + dpo_row[f"{side}_ids"] == one_pass
+            assert rm_row[f"{side}_ids"] == one_pass
+        assert dpo_row["prompt_ids"] == encode_prompt(metaspace_tokenizer, pair["chosen"][:-1])
+    alone = metaspace_tokenizer("No. No. No.</s>", add_special_tokens=False)["input_ids"]
+    assert dpo_rows.dataset[0]["rejected_ids"] != alone  # the difference this guards against

@@ -140,3 +140,18 @@ def test_dpo_on_the_uf_mean_mixture_built_from_samples(tmp_path: Path) -> None:
     margins = implicit_reward_margins(run.output_dir, rows)
     assert sum(margins) / len(margins) > 0
     assert sum(margin > 0 for margin in margins) / len(margins) >= 0.8
+
+
+def test_trl_tokenization_matches_the_cached_pairs(tmp_path: Path) -> None:
+    """Without --pretokenize, trl tokenizes the pairs through our template: same prompt and reply ids."""
+    folder = write_preferences(tmp_path / "pairs", count=8)
+    flags = [
+        "--mix", str(folder), "--model", "tiny", "--max_steps", "1", "--effective_batch_size", "0",
+        "--per_device_train_batch_size", "4", "--max_length", "128", "--save_strategy", "no", "--disable_tqdm", "true",
+    ]  # fmt: skip
+    ours = dpo.main([*flags, "--output_dir", str(tmp_path / "ours")]).trainer.train_dataset
+    via_trl = dpo.main(
+        [*flags, "--output_dir", str(tmp_path / "trl"), "--pretokenize", "false"]
+    ).trainer.train_dataset
+    for column in ("prompt_ids", "chosen_ids", "rejected_ids"):
+        assert via_trl[column][:] == ours[column][:], column

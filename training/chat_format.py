@@ -26,7 +26,7 @@ ROLE_MARKERS = ("<|system|>", "<|user|>", "<|assistant|>")
 GENERATION_PROMPT = ROLE_HEADERS["assistant"]
 
 # Bump when the rendering or the label rule changes: it is part of the tokenized-data cache key.
-ENCODER_VERSION = "tulu-v1"
+ENCODER_VERSION = "tulu-v2"
 
 _TEMPLATE = (
     "{%- for message in messages -%}"

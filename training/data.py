@@ -163,35 +163,62 @@ def _encode_sft(batch: dict[str, list], tokenizer: Any, max_length: int | None) 
     return {"input_ids": [e["input_ids"] for e in encoded], "labels": [e["labels"] for e in encoded]}
 
 
-def _encode_preference(batch: dict[str, list], tokenizer: Any, task: str) -> dict[str, list]:
-    """Prompt (rendered with the generation prompt) and each reply (content + eos), tokenized apart.
+def _common_prefix_length(first: list[int], second: list[int]) -> int:
+    length = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
 
-    Tokenizing the prompt alone matches what the model sees at inference. A pair whose turns do not
-    line up is marked with empty ids and dropped by the caller.
+
+def _encode_preference(batch: dict[str, list], tokenizer: Any, task: str) -> dict[str, list]:
+    """Tokenize each pair as whole conversations, split after the prompt.
+
+    The prompt is rendered with the generation prompt and tokenized alone (what the model sees at
+    inference); each full conversation is tokenized in one pass (as in SFT), so a reply keeps the
+    tokens it has in context (a sentencepiece tokenizer would add a word-start marker to a reply
+    tokenized alone). The split is where the prompt and both conversations stop agreeing, normally
+    the whole prompt. A pair whose turns do not line up gets empty ids and is dropped by the caller;
+    ``boundary_merges`` counts pairs whose last prompt token merged into the reply.
     """
+    eos = tokenizer.eos_token
     prompts, chosen, rejected, valid = [], [], [], []
     for chosen_turns, rejected_turns in zip(batch["chosen"], batch["rejected"], strict=True):
         try:
-            prompt, chosen_reply, rejected_reply = split_preference_pair(chosen_turns, rejected_turns)
+            prompt, _, _ = split_preference_pair(chosen_turns, rejected_turns)
             valid.append(bool(prompt))
         except ValueError:
-            prompt, chosen_reply, rejected_reply = [], "", ""
+            prompt = []
             valid.append(False)
-        prompts.append(render_tulu(prompt, tokenizer.eos_token, add_generation_prompt=True) if prompt else "")
-        chosen.append(chosen_reply.strip() + tokenizer.eos_token)
-        rejected.append(rejected_reply.strip() + tokenizer.eos_token)
+        ok = valid[-1]
+        prompts.append(render_tulu(prompt, eos, add_generation_prompt=True) if ok else "")
+        chosen.append(render_tulu(chosen_turns, eos) if ok else "")
+        rejected.append(render_tulu(rejected_turns, eos) if ok else "")
     prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     chosen_ids = tokenizer(chosen, add_special_tokens=False)["input_ids"]
     rejected_ids = tokenizer(rejected, add_special_tokens=False)["input_ids"]
-    empty: list[int] = []
-    prompt_ids = [list(ids) if ok else empty for ids, ok in zip(prompt_ids, valid, strict=True)]
-    if task == "dpo":
-        return {"prompt_ids": prompt_ids, "chosen_ids": chosen_ids, "rejected_ids": rejected_ids}
-    return {
-        "prompt_ids": prompt_ids,
-        "chosen_ids": [p + list(c) if p else empty for p, c in zip(prompt_ids, chosen_ids, strict=True)],
-        "rejected_ids": [p + list(r) if p else empty for p, r in zip(prompt_ids, rejected_ids, strict=True)],
-    }
+    columns: dict[str, list] = {"prompt_ids": [], "chosen_ids": [], "rejected_ids": [], "boundary_merges": []}
+    for prompt_row, chosen_row, rejected_row, ok in zip(
+        prompt_ids, chosen_ids, rejected_ids, valid, strict=True
+    ):
+        prompt_row, chosen_row, rejected_row = list(prompt_row), list(chosen_row), list(rejected_row)
+        if not ok:
+            prompt_row, chosen_row, rejected_row = [], [], []
+        split = min(
+            _common_prefix_length(prompt_row, chosen_row), _common_prefix_length(prompt_row, rejected_row)
+        )
+        columns["boundary_merges"].append(int(split < len(prompt_row)))
+        if task == "dpo":
+            prompt_row, chosen_row, rejected_row = (
+                prompt_row[:split],
+                chosen_row[split:],
+                rejected_row[split:],
+            )
+        columns["prompt_ids"].append(prompt_row)
+        columns["chosen_ids"].append(chosen_row)
+        columns["rejected_ids"].append(rejected_row)
+    return columns
 
 
 def _tokenize(
@@ -202,6 +229,8 @@ def _tokenize(
     num_proc: int | None,
     fingerprint: str,
 ) -> tuple[Dataset, dict[str, int]]:
+    # Our cache is the only one: datasets' own map cache is keyed by our fingerprint and could hand back
+    # results of an older encoder, so it is never read (load_from_cache_file=False).
     stats = {"rows": len(dataset)}
     if task == "sft":
         encoded = dataset.map(
@@ -211,6 +240,7 @@ def _tokenize(
             remove_columns=dataset.column_names,
             num_proc=num_proc,
             new_fingerprint=f"{fingerprint}-encode",
+            load_from_cache_file=False,
             desc="Tokenizing (Tulu format, one pass)",
         )
         kept = encoded.filter(
@@ -218,6 +248,7 @@ def _tokenize(
             input_columns="labels",
             num_proc=num_proc,
             new_fingerprint=f"{fingerprint}-filter",
+            load_from_cache_file=False,
         )
         stats["dropped_all_labels_masked"] = len(encoded) - len(kept)
     else:
@@ -228,6 +259,7 @@ def _tokenize(
             remove_columns=dataset.column_names,
             num_proc=num_proc,
             new_fingerprint=f"{fingerprint}-encode",
+            load_from_cache_file=False,
             desc="Tokenizing preference pairs (Tulu format)",
         )
         well_formed = encoded.filter(
@@ -235,6 +267,7 @@ def _tokenize(
             input_columns="prompt_ids",
             num_proc=num_proc,
             new_fingerprint=f"{fingerprint}-wellformed",
+            load_from_cache_file=False,
         )
         stats["dropped_malformed_pairs"] = len(encoded) - len(well_formed)
         if max_length is None:
@@ -247,6 +280,7 @@ def _tokenize(
                 input_columns="prompt_ids",
                 num_proc=num_proc,
                 new_fingerprint=f"{fingerprint}-length",
+                load_from_cache_file=False,
             )
         else:
             # A reward model scores the last token, so a truncated sequence would be scored mid-reply.
@@ -255,10 +289,11 @@ def _tokenize(
                 input_columns=["chosen_ids", "rejected_ids"],
                 num_proc=num_proc,
                 new_fingerprint=f"{fingerprint}-length",
+                load_from_cache_file=False,
             )
         stats["dropped_too_long"] = len(well_formed) - len(kept)
-        if task == "rm":
-            kept = kept.remove_columns("prompt_ids")
+        stats["prompt_reply_boundary_merges"] = int(sum(well_formed["boundary_merges"]))
+        kept = kept.remove_columns(["boundary_merges", "prompt_ids"] if task == "rm" else ["boundary_merges"])
     stats["kept"] = len(kept)
     return kept, stats
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedType
 from datasets import Dataset
 from torch import nn
 from torch.utils.data import DataLoader
@@ -125,7 +125,8 @@ class PPOConfig:
         default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."}
     )
     use_cpu: bool | None = field(
-        default=None, metadata={"help": "Run on CPU (default: only when no GPU or other accelerator is present)."}
+        default=None,
+        metadata={"help": "Run on CPU (default: only when no GPU or other accelerator is present)."},
     )
     activation_checkpointing: bool = field(
         default=False, metadata={"help": "Recompute activations in the update."}
@@ -294,6 +295,11 @@ class PPOTrainer:
             mixed_precision="bf16" if config.bf16 else "no",
             gradient_accumulation_steps=1,
         )
+        if self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+            raise NotImplementedError(
+                "training.ppo runs on one process or data-parallel (training/accelerate/ddp.yaml, torchrun); "
+                "DeepSpeed and FSDP are not supported: sampling needs the whole policy on every process"
+            )
         for model in (policy, value_model):
             disable_dropout(model)
             model.config.use_cache = False
@@ -475,7 +481,9 @@ class PPOTrainer:
                     "learning_rate": self.scheduler.get_last_lr()[0],
                 }
                 metrics = {
-                    k: self.accelerator.reduce(torch.tensor(float(v), device=self.accelerator.device), "mean").item()
+                    k: self.accelerator.reduce(
+                        torch.tensor(float(v), device=self.accelerator.device), "mean"
+                    ).item()
                     for k, v in metrics.items()
                 }
                 metrics["step"] = step
