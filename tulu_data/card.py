@@ -179,10 +179,12 @@ def _counts_section(manifest: dict) -> list[str]:
     rows_in = manifest.get("rows_in", {})
     dropped = manifest.get("dropped", {})
     rows_out = manifest.get("rows_out", {})
-    total_in, total_drop, total_out = sum(rows_in.values()), sum(dropped.values()), sum(rows_out.values())
+    total_out = sum(rows_out.values())
     if rows_in:
         out += [
-            f"{total_in:,} rows read, {total_drop:,} dropped (each for a reason below), {total_out:,} written.",
+            f"{total_out:,} rows written. Rows read per source below; each drop reason counts the upstream "
+            "records it removed, in the unit it names (rows, or completions/responses where it says so), "
+            "and a source read only as a filter (e.g. TruthfulQA questions) counts as read.",
             "",
             _table(["read from", "rows"], [[k, f"{v:,}"] for k, v in rows_in.items()]),
             "",
