@@ -31,8 +31,11 @@ class TuluArguments:
         },
     )
     sources: str = field(
-        default="samples",
-        metadata={"help": "Which upstream sources tulu_data builds from: 'samples' (bundled) or 'hub'."},
+        default="hub",
+        metadata={
+            "help": "Where tulu_data reads upstream data for catalog names: 'hub', a mirror folder, or "
+            "'samples' (the bundled few rows per source, for smoke runs)."
+        },
     )
     builds_dir: str = field(default="builds", metadata={"help": "Folder where tulu_data writes builds."})
     split: str = field(default="train", metadata={"help": "Split to train on."})

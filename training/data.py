@@ -76,8 +76,12 @@ def _as_dataset_dict(loaded: Dataset | DatasetDict) -> DatasetDict:
     return loaded if isinstance(loaded, DatasetDict) else DatasetDict({"train": loaded})
 
 
-def load_mix(mix: str, sources: str = "samples", out: Path | str = Path("builds"), seed: int = 42) -> Mix:
-    """Resolve ``--mix``: a local folder, a Hub dataset id, or a catalog name built with tulu_data."""
+def load_mix(mix: str, sources: str = "hub", out: Path | str = Path("builds"), seed: int = 42) -> Mix:
+    """Resolve ``--mix``: a local folder, a Hub dataset id, or a catalog name built with tulu_data.
+
+    ``sources`` (catalog names only) is passed to ``tulu_data.build.build``: 'hub', a mirror folder, or
+    'samples' (the few bundled rows per source).
+    """
     path = Path(mix).expanduser()
     if path.is_dir():
         return Mix(path.name, _as_dataset_dict(load_dataset(str(path))), _folder_content_hash(path), path)
@@ -89,11 +93,16 @@ def load_mix(mix: str, sources: str = "samples", out: Path | str = Path("builds"
         return Mix(mix, datasets, content_hash)
     from tulu_data.build import build  # the catalog: imported lazily, only for catalog names
 
+    if sources == "samples":
+        logger.warning(
+            "building %s from the bundled samples (a few rows per source): a smoke run, not a recipe", mix
+        )
+
     folder = Path(build(mix, sources=sources, out=Path(out), seed=seed))
     return Mix(mix, _as_dataset_dict(load_dataset(str(folder))), _folder_content_hash(folder), folder)
 
 
-def resolve_mix(mix: str, sources: str = "samples", out: Path | str = Path("builds")) -> DatasetDict:
+def resolve_mix(mix: str, sources: str = "hub", out: Path | str = Path("builds")) -> DatasetDict:
     """The splits of ``--mix`` (see ``load_mix``)."""
     return load_mix(mix, sources, out).datasets
 

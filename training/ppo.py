@@ -53,7 +53,12 @@ class PPOConfig:
             "(their prompt turns). A catalog name, a local folder or a Hub dataset id."
         },
     )
-    sources: str = field(default="samples", metadata={"help": "Upstream sources for tulu_data builds."})
+    sources: str = field(
+        default="hub",
+        metadata={
+            "help": "Where tulu_data reads upstream data: 'hub', a mirror folder, or 'samples' (smoke runs)."
+        },
+    )
     builds_dir: str = field(default="builds", metadata={"help": "Folder where tulu_data writes builds."})
     split: str = field(default="train", metadata={"help": "Split to take prompts from."})
     max_train_samples: int | None = field(
