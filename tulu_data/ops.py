@@ -87,9 +87,12 @@ def _polynomial_hash(chunk: pl.Series) -> np.ndarray:
         return np.zeros(n, dtype=np.uint64)
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     with np.errstate(over="ignore"):
-        weighted = (data.astype(np.uint64) + np.uint64(1)) * _powers(_HASH_P_INV, total)
-        prefix = np.zeros(total + 1, dtype=np.uint64)
-        np.cumsum(weighted, dtype=np.uint64, out=prefix[1:])
+        prefix = np.empty(total + 1, dtype=np.uint64)
+        prefix[0] = 0
+        weighted = prefix[1:]
+        np.add(data, np.uint64(1), out=weighted, dtype=np.uint64)
+        np.multiply(weighted, _powers(_HASH_P_INV, total), out=weighted)
+        np.cumsum(weighted, out=weighted)
         return _powers(_HASH_P, total)[np.maximum(ends - 1, 0)] * (prefix[ends] - prefix[starts])
 
 

@@ -187,21 +187,13 @@ def _parquet_rows(file: FileRows, rows: np.ndarray, columns: list[str]) -> pl.Da
 
 
 def _gather(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
-    """The bytes of spans [starts, ends) of `buffer`, each followed by a newline."""
-    marks = np.zeros(len(buffer) + 1, dtype=np.int8)
-    np.add.at(marks, starts, 1)
-    np.add.at(marks, ends, -1)
-    inside = np.cumsum(marks[:-1], dtype=np.int8).astype(bool)
-    # keep each span's terminating byte position as a newline: mark position `end` inside too
-    out = np.empty(int(inside.sum()) + len(starts), dtype=np.uint8)
-    lengths = ends - starts
-    dest_ends = np.cumsum(lengths + 1)
-    newline_at = dest_ends - 1
-    body = np.ones(len(out), dtype=bool)
-    body[newline_at] = False
-    out[body] = buffer[inside]
-    out[newline_at] = 10
-    return out.tobytes()
+    """The bytes of spans [starts, ends) of `buffer`, each followed by a newline.
+
+    One slice per drawn row, copied at memcpy speed: this assembles input bytes for the JSON parser and
+    touches no field. (A per-byte numpy index over the same bytes measured ~20x slower.)
+    """
+    view = memoryview(buffer)
+    return b"\n".join([view[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]) + b"\n"
 
 
 def _jsonl_rows(file: FileRows, rows: np.ndarray) -> pl.DataFrame:
@@ -313,18 +305,19 @@ IDENTICAL = "chosen and rejected answers are the same text (no preference)"
 
 
 def _pairs(ctx: RecipeContext, df: pl.DataFrame, prompt: pl.Expr, chosen: pl.Expr, rejected: pl.Expr, extra: list[pl.Expr]) -> pl.DataFrame:
-    """Single-turn pairs (prompt as the user turn) with content ids; identical answers dropped (counted)."""
+    """Single-turn pairs (prompt as the user turn), ids hashed from the three texts; identical answers dropped (counted)."""
     flat = df.select(prompt.alias("__p"), chosen.alias("__c"), rejected.alias("__r"), *extra, pl.col("__rank"))
     same = (pl.col("__c").str.strip_chars() == pl.col("__r").str.strip_chars()).fill_null(False)
     flat = ctx.drop(flat, same, IDENTICAL)
+    # ids from the three texts (not the JSON of both conversations): half the bytes to hash, as stable
+    flat = flat.with_columns(ops.content_ids(flat, ["__p", "__c", "__r"]).alias("id"))
     user = ops.message("user", pl.col("__p"))
-    out = flat.select(
+    return flat.select(
         ops.conversation(user, ops.message("assistant", pl.col("__c"))).alias("chosen"),
         ops.conversation(user, ops.message("assistant", pl.col("__r"))).alias("rejected"),
         pl.lit(_label(ctx)).alias("source"),
         pl.exclude("__p", "__c", "__r"),
     )
-    return out.with_columns(ops.content_ids(out, ["chosen", "rejected"]).alias("id"))
 
 
 # --------------------------------------------------------------------------------------------
