@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -143,9 +144,11 @@ def test_ppo_raises_the_rate_of_the_rewarded_token(sft_policy: Path, tmp_path: P
         ]
     )  # fmt: skip
     after = target_rate(run.output_dir, tokenizer, prompt_ids, token)
+    print(f"target rate before {before:.3f} after {after:.3f}")
     assert after > before, (before, after)
     assert after > 2 * before + 0.02, (before, after)
     assert run.history[-1]["score"] > run.history[0]["score"]
     assert (run.output_dir / "ppo_log.jsonl").read_text().count("\n") == 4
+    assert json.loads((run.output_dir / "tulu_data_stats.json").read_text())["kept"] == 64
     value_model = AutoModelForSequenceClassification.from_pretrained(run.output_dir / "value_model")
     assert value_model.config.num_labels == 1

@@ -586,6 +586,8 @@ def train(config: PPOConfig) -> PPORun:
     trainer = PPOTrainer(config, policy, ref_policy, reward_model, value_model, tokenizer, prompts)
     history = trainer.train()
     output_dir = trainer.save(config.output_dir)
+    if trainer.accelerator.is_main_process:
+        (output_dir / "tulu_data_stats.json").write_text(json.dumps(prompt_stats, indent=2) + "\n")
     return PPORun(output_dir, trainer, history, prompt_stats)
 
 
