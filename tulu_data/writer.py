@@ -56,20 +56,25 @@ def features_yaml(table: pa.Table) -> list:
 
 
 def write_split(df: pl.DataFrame, data_dir: Path, split: str) -> tuple[list[str], dict]:
-    """Write one split as deterministic parquet shards; returns their relative paths and size info."""
-    table = to_arrow(df)
+    """Write one split as deterministic parquet shards; returns their relative paths and size info.
+
+    Each shard is converted to Arrow on its own, so a big split never needs a second full copy in memory.
+    """
     n_shards = shard_count(df)
-    per_shard = math.ceil(table.num_rows / n_shards) if table.num_rows else 0
-    names = []
+    per_shard = math.ceil(df.height / n_shards) if df.height else 0
+    names, num_bytes, schema_table = [], 0, None
     for i in range(n_shards):
         name = f"{split}-{i:05d}-of-{n_shards:05d}.parquet"
-        part = table.slice(i * per_shard, per_shard) if per_shard else table
+        part = to_arrow(df.slice(i * per_shard, per_shard) if per_shard else df)
         pq.write_table(part, data_dir / name, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         names.append(f"data/{name}")
+        num_bytes += part.nbytes
+        schema_table = schema_table if schema_table is not None else part.slice(0, 0)
+        del part
     info = {
-        "num_bytes": table.nbytes,
+        "num_bytes": num_bytes,
         "parquet_bytes": sum((data_dir / n.split("/", 1)[1]).stat().st_size for n in names),
-        "features": features_yaml(table),
+        "features": features_yaml(schema_table),
     }
     return names, info
 
