@@ -255,3 +255,19 @@ def test_cli_build_and_error_without_traceback(tmp_path):
     assert "Traceback" not in result.output
     help_text = runner.invoke(app, ["build", "--help"]).output
     assert "--sources" in help_text and "samples" in help_text
+
+
+def test_card_features_match_what_datasets_writes():
+    import pyarrow as pa
+    from datasets import DatasetInfo, Features
+
+    from tulu_data.writer import features_yaml, to_arrow
+
+    frames = [pl.DataFrame(schema=schema) for schema in ops.SCHEMAS.values()]
+    frames.append(pl.DataFrame({"n": [1], "ok": [True], "tags": [["a"]], "nested": [[["x"]]], "st": [{"a": 1}]}))
+    for df in frames:
+        table = to_arrow(df)
+        expected = DatasetInfo(features=Features.from_arrow_schema(table.schema))._to_yaml_dict()["features"]
+        assert features_yaml(table) == expected
+    odd = pa.table({"t": pa.array([1], pa.timestamp("s"))})  # not written by recipes: handed to datasets
+    assert features_yaml(odd)[0]["name"] == "t"

@@ -48,11 +48,46 @@ def shard_count(df: pl.DataFrame) -> int:
     return max(1, math.ceil(df.estimated_size() / TARGET_SHARD_BYTES))
 
 
-def features_yaml(table: pa.Table) -> list:
-    """The `datasets` features of a table, in the YAML form dataset cards use."""
-    from datasets import DatasetInfo, Features
+_PRIMITIVES = {
+    pa.string(): "string",
+    pa.float64(): "float64",
+    pa.float32(): "float32",
+    pa.int64(): "int64",
+    pa.int32(): "int32",
+    pa.bool_(): "bool",
+    pa.null(): "null",
+}
 
-    return DatasetInfo(features=Features.from_arrow_schema(table.schema))._to_yaml_dict()["features"]
+
+def _feature(dtype: pa.DataType) -> object:
+    """The YAML form `datasets` uses for one arrow type (KeyError for types we do not write)."""
+    if pa.types.is_struct(dtype):
+        return {"struct": [{"name": f.name, **_named(f.type)} for f in dtype]}
+    if pa.types.is_list(dtype):
+        inner = dtype.value_type
+        if pa.types.is_struct(inner):
+            return {"list": [{"name": f.name, **_named(f.type)} for f in inner]}
+        return {"list": _PRIMITIVES[inner] if inner in _PRIMITIVES else _feature(inner)}
+    return {"dtype": _PRIMITIVES[dtype]}
+
+
+def _named(dtype: pa.DataType) -> dict:
+    feature = _feature(dtype)
+    return feature if isinstance(feature, dict) else {"dtype": feature}
+
+
+def features_yaml(table: pa.Table) -> list:
+    """The `datasets` features of a table, in the YAML form dataset cards use.
+
+    Written here for the types builds produce (importing `datasets` costs a second per build);
+    anything else is handed to `datasets` itself.
+    """
+    try:
+        return [{"name": f.name, **_named(f.type)} for f in table.schema]
+    except KeyError:
+        from datasets import DatasetInfo, Features
+
+        return DatasetInfo(features=Features.from_arrow_schema(table.schema))._to_yaml_dict()["features"]
 
 
 def write_split(df: pl.DataFrame, data_dir: Path, split: str) -> tuple[list[str], dict]:
