@@ -271,3 +271,21 @@ def test_card_features_match_what_datasets_writes():
         assert features_yaml(table) == expected
     odd = pa.table({"t": pa.array([1], pa.timestamp("s"))})  # not written by recipes: handed to datasets
     assert features_yaml(odd)[0]["name"] == "t"
+
+
+def test_large_file_hashes_are_remembered_on_disk_and_invalidated_by_changes(tmp_path, monkeypatch):
+    import hashlib
+
+    from tulu_data import sources
+
+    monkeypatch.setenv("TULU_DATA_HASH_CACHE", str(tmp_path / "hashes.json"))
+    monkeypatch.setattr(sources, "_HASH_CACHE", {})
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b'{"a": 1}\n' * 200_000)
+    expected = hashlib.sha256(big.read_bytes()).hexdigest()
+    assert sources.file_sha256(big) == expected
+    assert list(json.loads((tmp_path / "hashes.json").read_text()).values()) == [expected]
+    monkeypatch.setattr(sources, "_HASH_CACHE", {})  # a new process: served from disk
+    assert sources.file_sha256(big) == expected
+    big.write_bytes(b'{"a": 2}\n' * 200_000)  # same size, new content and mtime -> hashed again
+    assert sources.file_sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest() != expected

@@ -60,19 +60,55 @@ class ResolvedSource:
         return self.spec.revision if self.mode == "hub" else f"{self.mode} copy (pinned upstream: {self.spec.revision})"
 
 
-_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_HASH_CACHE: dict[str, str] = {}
+_HASH_CACHE_MIN_BYTES = 1 << 20  # small files are hashed again rather than remembered on disk
+
+
+def _hash_cache_file() -> Path:
+    return Path(os.environ.get("TULU_DATA_HASH_CACHE", Path.home() / ".cache" / "tulu-data" / "file-hashes.json"))
+
+
+def _load_hash_cache() -> dict[str, str]:
+    try:
+        return json.loads(_hash_cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember_hash(key: str, digest: str) -> None:
+    """Add one entry to the on-disk cache (best effort, written atomically)."""
+    path = _hash_cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entries = _load_hash_cache()
+        entries[key] = digest
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(entries))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, cached in-process by (path, size, mtime)."""
+    """sha256 of a file, remembered by (path, inode, size, mtime) in-process and, for large files, on disk.
+
+    Upstream files are big (UltraFeedback is ~1 GB, stack-exchange-paired tens of GB) and hashing them
+    is part of every build's fingerprint, so an unchanged file is not hashed twice.
+    """
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = f"{path.resolve()}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
+    if key not in _HASH_CACHE and st.st_size >= _HASH_CACHE_MIN_BYTES:
+        cached = _load_hash_cache().get(key)
+        if cached:
+            _HASH_CACHE[key] = cached
     if key not in _HASH_CACHE:
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 22), b""):
                 digest.update(block)
         _HASH_CACHE[key] = digest.hexdigest()
+        if st.st_size >= _HASH_CACHE_MIN_BYTES:
+            _remember_hash(key, _HASH_CACHE[key])
     return _HASH_CACHE[key]
 
 
