@@ -149,7 +149,7 @@ def tulu_v2_flan(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     name = label(ctx)
     df = pl.concat(
         [
-            ctx.frame(key, required=["inputs", "targets"]).select(
+            ctx.frame(key, required=["inputs", "targets"], fields={"inputs": pl.String, "targets": pl.String}).select(
                 pl.col("inputs").cast(pl.String), pl.col("targets").cast(pl.String), pl.lit(key).alias("__part")
             )
             for key in samples
@@ -283,7 +283,8 @@ def tulu_v2_lima(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """`conversations` (a list of strings, user first, alternating); an odd trailing turn is cut off."""
     key = next(iter(ctx.sources))
     name = label(ctx)
-    df = ctx.frame(key, required=["conversations"]).select(pl.col("conversations").cast(pl.List(pl.String)))
+    fields = {"conversations": pl.List(pl.String)}
+    df = ctx.frame(key, required=["conversations"], fields=fields).select(pl.col("conversations").cast(pl.List(pl.String)))
     conv = pl.col("conversations")
     df = ctx.drop(df, conv.is_null(), "no conversation")
     odd = df.select((conv.list.len() % 2 == 1).sum()).item()
@@ -318,7 +319,8 @@ def tulu_v2_open_orca(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     param `n`: a keyed shuffle, then the first `n` rows."""
     key = next(iter(ctx.sources))
     name = label(ctx)
-    df = ctx.frame(key, required=["id", "system_prompt", "question", "response"]).select(
+    fields = {"id": pl.String, "system_prompt": pl.String, "question": pl.String, "response": pl.String}
+    df = ctx.frame(key, required=list(fields), fields=fields).select(
         pl.col("id", "system_prompt", "question", "response").cast(pl.String)
     )
     df = ctx.drop(df, blank(pl.col("question")) | blank(pl.col("response")), "empty turn (a message is blank)")
@@ -340,7 +342,8 @@ def tulu_v2_science(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Science task rows (`dataset` naming the task, `input`, `output`); labelled `science.<task>`."""
     key = next(iter(ctx.sources))
     prefix = label(ctx)
-    df = ctx.frame(key, required=["dataset", "input", "output"]).select(pl.col("dataset", "input", "output").cast(pl.String))
+    fields = {"dataset": pl.String, "input": pl.String, "output": pl.String}
+    df = ctx.frame(key, required=list(fields), fields=fields).select(pl.col(*fields).cast(pl.String))
     df = ctx.drop(df, blank(pl.col("dataset")), "no task name")
     df = ctx.drop(df, blank(pl.col("input")) | blank(pl.col("output")), "empty turn (a message is blank)")
     df = df.with_columns(row_ids(df, ["dataset", "input", "output"], prefix=f"{prefix}_"))

@@ -21,7 +21,7 @@ import polars as pl
 
 from tulu_data.context import RecipeContext
 from tulu_data.errors import TuluDataError
-from tulu_data.recipes.sft import finalize, from_value_pairs, label, row_ids
+from tulu_data.recipes.sft import blank, finalize, from_value_pairs, label, row_ids
 from tulu_data.registry import recipe
 from tulu_data.sources import SAMPLES_DIR
 
@@ -127,6 +127,8 @@ def tulu_v2_sharegpt(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     name = label(ctx)
     df = ctx.frame(key, required=["id", "conversations"]).select(pl.col("id").cast(pl.String), "conversations")
     df = from_value_pairs(ctx, df, key).select("id", "messages")
+    blank_turn = pl.col("messages").list.eval(blank(pl.element().struct.field("content"))).list.any()
+    df = ctx.drop(df, blank_turn, "empty turn (a message is blank)")  # whole conversations, before counting tokens
     df = df.with_columns(row_ids(df, ["id", "messages"], prefix=f"{name}_").alias("conversation"))
     plan = plan_chunks(ctx, df["messages"], load_tokenizer(ctx, key))
     chunks = plan.join(df.with_row_index("row").with_columns(pl.col("row").cast(pl.Int64)), on="row", how="left")
