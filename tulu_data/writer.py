@@ -100,7 +100,9 @@ def write_split(df: pl.DataFrame, data_dir: Path, split: str) -> tuple[list[str]
     names, num_bytes, schema_table = [], 0, None
     for i in range(n_shards):
         name = f"{split}-{i:05d}-of-{n_shards:05d}.parquet"
-        part = to_arrow(df.slice(i * per_shard, per_shard) if per_shard else df)
+        # gathered rather than sliced: a slice's list children would be exported (and converted) whole
+        rows = pl.int_range(i * per_shard, min(df.height, (i + 1) * per_shard), eager=True)
+        part = to_arrow(df[rows] if per_shard else df)
         pq.write_table(part, data_dir / name, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         names.append(f"data/{name}")
         num_bytes += part.nbytes
