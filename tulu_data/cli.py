@@ -23,7 +23,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(log_path=False)
 err_console = Console(stderr=True)
 
 SourcesOpt = Annotated[
@@ -131,11 +131,18 @@ def build_cmd(
         from .build import Builder
 
         cat = _catalog(catalog)
-        with console.status(f"building {name}...") as status:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("[dim]{task.completed} done"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(f"building {name}", total=None)
 
             def report(msg: str) -> None:
                 console.log(msg)
-                status.update(f"{msg}")
+                if msg.startswith(("built", "[dim]reusing")):
+                    progress.advance(task)
+                else:
+                    progress.update(task, description=msg)
 
             builder = Builder(catalog=cat, sources=sources, out=out, seed=seed, force=force, report=report)
             path = builder.build(name)
@@ -152,7 +159,8 @@ def _print_build_summary(builder, path: Path) -> None:
     from .writer import read_manifest
 
     manifest = read_manifest(path) or {}
-    table = Table(title=f"{manifest.get('name')} -> {path}", title_justify="left")
+    console.print(f"[bold]{manifest.get('name')}[/] -> {path}")
+    table = Table()
     table.add_column("split")
     table.add_column("rows", justify="right")
     for split, rows in manifest.get("rows_out", {}).items():
