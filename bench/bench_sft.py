@@ -54,10 +54,14 @@ def main() -> None:
         text=True,
     )
     wall = time.perf_counter() - started
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_gb = usage.ru_maxrss / 1024**2  # KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0:
         sys.exit(f"build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    print(f"{MIXTURE}: {wall:.1f} s wall, peak RSS {peak_gb:.2f} GB")
+    print(f"{MIXTURE}: {wall:.1f} s wall, {cpu:.1f} s CPU (user+sys, all threads), peak RSS {peak_gb:.2f} GB")
+    with open("/proc/loadavg") as fh:
+        print(f"load average after the run (other processes share this machine): {fh.read().split()[:3]}")
     mix = json.loads((args.out / MIXTURE / "manifest.json").read_text())
     for part in mix["parts"]:
         m = json.loads((args.out / part["name"] / "manifest.json").read_text())

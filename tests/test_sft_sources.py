@@ -363,3 +363,23 @@ def test_hard_coded_rows_are_repeated_ten_times_with_distinct_ids(built: Path):
     got = Counter(conversation(m) for m in df["messages"].to_list())
     assert got == Counter({(("user", p), ("assistant", o)): 10 for p, o in HARD_CODED})
     assert df.height == 140 == df["id"].n_unique()
+
+
+def test_open_orca_sample_with_repeated_upstream_ids_is_order_free(tmp_path: Path):
+    """When upstream ids repeat, the sample is keyed on content instead: still the same rows in any order."""
+    import polars as pl
+
+    raw = pl.read_parquet(SAMPLES_DIR / "open_orca" / "1M-GPT4-Augmented.parquet")
+    raw = raw.with_columns(pl.when(pl.int_range(pl.len()) < 6).then(pl.lit("flan.1")).otherwise(pl.col("id")).alias("id"))
+    assert not raw["id"].is_unique().all()
+    catalog = catalog_with({"open_orca": {"n": 5}})
+    hashes = []
+    for k, frame in enumerate([raw, raw.reverse(), raw.sample(fraction=1.0, shuffle=True, seed=1)]):
+        folder = tmp_path / f"m{k}" / "open_orca"
+        folder.mkdir(parents=True)
+        frame.write_parquet(folder / "1M-GPT4-Augmented.parquet")
+        out = builder(tmp_path / f"o{k}", sources=str(tmp_path / f"m{k}"), catalog=catalog).build("open_orca")
+        df = rows(out)
+        assert df.height == 5 and df["id"].n_unique() == 5
+        hashes.append(manifest(out)["content_hash"])
+    assert len(set(hashes)) == 1
