@@ -383,3 +383,14 @@ def test_open_orca_sample_with_repeated_upstream_ids_is_order_free(tmp_path: Pat
         assert df.height == 5 and df["id"].n_unique() == 5
         hashes.append(manifest(out)["content_hash"])
     assert len(set(hashes)) == 1
+
+
+@pytest.mark.parametrize("budget", [300, 1500, 4096])
+def test_sharegpt_byte_bound_shortcut_gives_the_same_chunks_as_counting_every_turn(tmp_path: Path, budget: int):
+    """Conversations that fit by their byte-count bound are not tokenized; the chunks must not change."""
+    shortcut = builder(tmp_path / "a", catalog=catalog_with({"sharegpt": {"max_tokens": budget}})).build("sharegpt")
+    counted = builder(tmp_path / "b", catalog=catalog_with({"sharegpt": {"max_tokens": budget, "count_all_tokens": True}})).build("sharegpt")
+    assert rows(shortcut).equals(rows(counted))
+    notes = manifest(shortcut)["notes"]
+    assert notes["turns tokenized (the others fit by their byte-count bound)"] <= manifest(counted)["notes"][
+        "turns tokenized (the others fit by their byte-count bound)"]

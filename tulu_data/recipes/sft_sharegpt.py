@@ -85,13 +85,40 @@ def pack_pairs(pair_costs: np.ndarray, budget: int) -> tuple[list[tuple[int, int
     return chunks, skipped
 
 
-def plan_chunks(ctx: RecipeContext, messages: pl.Series, tokenizer: Any) -> pl.DataFrame:
-    """One row per chunk: `row` (the conversation's row), `start` and `length` in turns."""
-    budget = int(ctx.param("max_tokens", 4096))
+def token_upper_bounds(tokenizer: Any, texts: pl.Series) -> np.ndarray:
+    """An upper bound on each text's token count without tokenizing: its UTF-8 bytes, plus one (a
+    sentencepiece-style word-start marker), plus the special tokens the tokenizer adds. Byte-level BPE
+    and byte-fallback sentencepiece tokenizers never give more than one token per byte."""
+    specials = len(tokenizer.backend_tokenizer.encode("", add_special_tokens=True))
+    return texts.fill_null("").str.len_bytes().to_numpy().astype(np.int64) + 1 + specials
+
+
+def turn_costs(ctx: RecipeContext, messages: pl.Series, tokenizer: Any, budget: int) -> np.ndarray:
+    """Each turn's cost (tokens + overhead). Turns of conversations whose upper bound already fits the
+    budget are not tokenized: they fit whatever their exact count, so their bound stands in for it."""
     overhead = int(ctx.param("turn_overhead_tokens", 6))
     lengths = messages.list.len().to_numpy().astype(np.int64)
     texts = messages.explode().struct.field("content")
-    costs = token_counts(tokenizer, texts) + overhead
+    bounds = token_upper_bounds(tokenizer, texts) + overhead
+    conversation_bound = np.add.reduceat(bounds, np.concatenate([[0], np.cumsum(lengths)[:-1]])) if len(lengths) else bounds
+    needs_count = np.repeat(conversation_bound > budget, lengths)
+    if ctx.param("count_all_tokens", False):
+        needs_count[:] = True
+    costs = bounds.copy()
+    exact = token_counts(tokenizer, texts.filter(pl.Series(needs_count))) + overhead
+    if (exact > bounds[needs_count]).any():  # a tokenizer that breaks the bound: count everything
+        ctx.note("token upper bound", "did not hold for this tokenizer: every turn was tokenized")
+        return token_counts(tokenizer, texts) + overhead
+    costs[needs_count] = exact
+    ctx.note("turns tokenized (the others fit by their byte-count bound)", int(needs_count.sum()))
+    return costs
+
+
+def plan_chunks(ctx: RecipeContext, messages: pl.Series, tokenizer: Any) -> pl.DataFrame:
+    """One row per chunk: `row` (the conversation's row), `start` and `length` in turns."""
+    budget = int(ctx.param("max_tokens", 4096))
+    lengths = messages.list.len().to_numpy().astype(np.int64)
+    costs = turn_costs(ctx, messages, tokenizer, budget)
     pair_costs = costs[0::2] + costs[1::2]  # every conversation has an even number of turns
     pair_offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths // 2)])
     running = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(pair_costs)])
