@@ -7,12 +7,14 @@ peak resident memory (getrusage maxrss of that process), so peaks are per run. T
   keyed (file, row) draw, reading only the rows drawn, rules, cap, parquet shards, card, manifest);
 - `preference_big_mixture`: the mixture and every part built from raw (helpsteer, prm800k_pairs_phase2,
   hh_rlhf, nectar, stack_exchange_paired, ultrafeedback_mean_aspects), one process, per-part seconds;
-- `--baseline`: the naive reading for shp_2 and stack_exchange_paired: every file read whole with polars
-  (all rows, the needed columns), then a seeded 500,000-row sample and the same pair building and ids;
-  no rules, no output written, so compare it with the engine's recipe seconds (also printed), not the
-  wall time. Skipped (and said so) when the source would need more than --baseline-max-gb in memory.
+- `--baseline`: the reading alone, two ways, for shp_2 and stack_exchange_paired: the engine's (count rows,
+  keyed (file, row) draw, read only the 515,000 drawn rows) and the naive one (every file read whole with
+  polars, the needed columns, then a seeded sample of the same size). The naive read is skipped (and
+  said so) when the source would need more than --baseline-max-gb in memory.
 
-The machine's load average is printed with each run: on a shared machine it changes the times.
+Source files are hashed for the build fingerprint; by default each run gets an empty file-hash cache, so
+that cost is included as in a first build (--warm-hashes reuses the cache). The machine's load average is
+printed with each run: on a shared machine it changes the times.
 
     python bench/gen_preference_scale.py --scale 1 --scale-for stack_exchange_paired=0.1   # once
     python bench/bench_preference.py [--mirror bench/data/pref] [--targets shp_2,stack_exchange_paired,preference_big_mixture] [--baseline]
@@ -27,6 +29,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,41 +57,51 @@ def child_build(target: str, mirror: Path, out: Path) -> dict:
             "notes": manifest.get("notes", {}), "parts": parts}
 
 
-def child_baseline(target: str, mirror: Path) -> dict:
-    """Read every file whole, then sample: what a build without the keyed (file, row) draw would do."""
+def child_read(kind: str, target: str, mirror: Path) -> dict:
+    """Only the reading: the 500,000 (+3%) drawn rows in memory, by the engine's draw or by reading everything.
+
+    `engine`: scan row counts, keyed (file, row) draw, read only the drawn rows (pairs_large).
+    `naive`: read every file whole with polars (the needed columns), then a seeded sample of the same size.
+    """
+    import math
+
     import numpy as np
     import polars as pl
 
-    from tulu_data import ops
+    from tulu_data.catalog import load_catalog
+    from tulu_data.recipes import pairs_large
+    from tulu_data.sources import resolve_source
 
+    source = resolve_source(load_catalog().source(target), str(mirror))
+    required = pairs_large.SHP_REQUIRED if target == "shp_2" else pairs_large.STACK_EXCHANGE_REQUIRED
+    want = math.ceil(CAP * 1.03)
     started = time.perf_counter()
-    if target == "shp_2":
-        files = sorted(p for p in (mirror / "shp_2").rglob("train.json"))
-        df = pl.concat([pl.read_ndjson(p).select("history", "human_ref_A", "human_ref_B", "labels") for p in files])
-        prompt, a_wins = pl.col("history"), pl.col("labels") == 1
-        chosen = pl.when(a_wins).then(pl.col("human_ref_A")).otherwise(pl.col("human_ref_B"))
-        rejected = pl.when(a_wins).then(pl.col("human_ref_B")).otherwise(pl.col("human_ref_A"))
+    if kind == "engine":
+        files = pairs_large.scan_rows(source, required)
+        file_idx, row_idx = pairs_large.keyed_order(files, 42, want)
+        frames = list(pairs_large.iter_drawn_rows(files, file_idx, row_idx, np.arange(len(file_idx)), required))
+        rows_in, rows = sum(f.count for f in files), sum(f.height for f in frames)
     else:
-        files = sorted((mirror / "stack_exchange_paired").rglob("*.parquet"))
-        df = pl.concat([pl.read_parquet(p, columns=["question", "response_j", "response_k"]) for p in files])
-        prompt, chosen, rejected = pl.col("question"), pl.col("response_j"), pl.col("response_k")
-    rows_in = df.height
-    read_s = time.perf_counter() - started
-    take = np.sort(np.random.default_rng(42).permutation(rows_in)[: min(CAP, rows_in)])
-    df = df[take]
-    user = ops.message("user", prompt)
-    df = df.select(
-        ops.conversation(user, ops.message("assistant", chosen)).alias("chosen"),
-        ops.conversation(user, ops.message("assistant", rejected)).alias("rejected"),
-    )
-    df = df.with_columns(ops.content_ids(df, ["chosen", "rejected"]).alias("id"))
-    return {"wall_s": time.perf_counter() - started, "read_s": read_s, "peak_gb": _peak_gb(), "rows_in": rows_in,
-            "rows_out": df.height}
+        if target == "shp_2":
+            frames = [pl.read_ndjson(p).select(required) for p in source.files]
+        else:
+            frames = [pl.read_parquet(p, columns=required) for p in source.files]
+        df = pl.concat(frames)
+        del frames
+        rows_in = df.height
+        take = np.sort(np.random.default_rng(42).permutation(rows_in)[: min(want, rows_in)])
+        rows = df[take].height
+        del df
+    return {"wall_s": time.perf_counter() - started, "peak_gb": _peak_gb(), "rows_in": rows_in, "rows_out": rows}
 
 
-def run_child(args: list[str]) -> dict:
+def run_child(args: list[str], warm_hashes: bool = False) -> dict:
     load = os.getloadavg()[0]
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        if not warm_hashes:  # a fresh file-hash cache: the build hashes every source file, as a first build does
+            env["TULU_DATA_HASH_CACHE"] = str(Path(tmp) / "file-hashes.json")
+        proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         return {"error": (proc.stdout[-2000:] + proc.stderr[-3000:]).strip(), "load": load}
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -115,11 +128,12 @@ def main() -> None:
     parser.add_argument("--targets", default="shp_2,stack_exchange_paired,preference_big_mixture")
     parser.add_argument("--baseline", action="store_true", help="also run the naive read-everything baseline")
     parser.add_argument("--baseline-max-gb", type=float, default=6.0)
+    parser.add_argument("--warm-hashes", action="store_true", help="reuse the on-disk file-hash cache (default: hash sources anew)")
     parser.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         kind, target = args.child[0], args.child[1]
-        result = child_build(target, args.mirror, args.out / target) if kind == "build" else child_baseline(target, args.mirror)
+        result = child_build(target, args.mirror, args.out / target) if kind == "build" else child_read(kind, target, args.mirror)
         print(json.dumps(result, default=str))
         return
 
@@ -127,7 +141,7 @@ def main() -> None:
         print(f"mirror {key}: {generated(args.mirror, key) if key != 'ultrafeedback' else f'{mirror_bytes(args.mirror / key) / 1e9:.2f} GB'}")
     common = ["--mirror", str(args.mirror), "--out", str(args.out)]
     for target in args.targets.split(","):
-        result = run_child(["build", target, *common])
+        result = run_child(["build", target, *common], args.warm_hashes)
         if "error" in result:
             print(f"\n{target}: FAILED\n{result['error']}")
             continue
@@ -139,19 +153,24 @@ def main() -> None:
             what = "recipe (reading, rules, cap; not hashing sources or writing)" if name == target else "part"
             print(f"  {what} {name}: {part['seconds']} s, {part['rows']:,} rows")
         if args.baseline and target in ("shp_2", "stack_exchange_paired"):
+            engine = run_child(["engine", target, *common], True)
+            if "error" in engine:
+                print(f"  engine read FAILED: {engine['error'][-800:]}")
+                continue
+            print(f"  read only, engine (count rows, keyed draw, read drawn rows): {engine['wall_s']:.1f} s, "
+                  f"peak RSS {engine['peak_gb']:.2f} GB, {engine['rows_out']:,} of {engine['rows_in']:,} rows")
             size = mirror_bytes(args.mirror / target)
             need = size * (1.0 if target == "shp_2" else 2.5) / 1e9  # JSON ~ its size in memory; parquet ~2.5x
             if need > args.baseline_max_gb:
-                print(f"  baseline (read everything, then sample): skipped, would need ~{need:.1f} GB in memory "
+                print(f"  read only, naive (read everything, then sample): skipped, would need ~{need:.1f} GB in memory "
                       f"(> --baseline-max-gb {args.baseline_max_gb})")
                 continue
-            base = run_child(["baseline", target, *common])
+            base = run_child(["naive", target, *common], True)
             if "error" in base:
-                print(f"  baseline FAILED: {base['error'][-500:]}")
+                print(f"  naive read FAILED: {base['error'][-800:]}")
                 continue
-            print(f"  baseline (read everything, then sample): {base['wall_s']:.1f} s wall ({base['read_s']:.1f} s reading "
-                  f"{base['rows_in']:,} rows), peak RSS {base['peak_gb']:.2f} GB, load avg {base['load'][0]:.1f} -> {base['load'][1]:.1f}")
-
+            print(f"  read only, naive (read everything, then sample): {base['wall_s']:.1f} s, peak RSS {base['peak_gb']:.2f} GB, "
+                  f"{base['rows_out']:,} of {base['rows_in']:,} rows, load avg {base['load'][0]:.1f} -> {base['load'][1]:.1f}")
 
 if __name__ == "__main__":
     main()

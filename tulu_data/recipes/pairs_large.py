@@ -30,6 +30,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from tulu_data.sources import ResolvedSource, file_format, read_file, require_co
 
 OVERSAMPLE = 0.03
 BLOCK_BYTES = 64 << 20
+WORKERS = 2  # files scanned at once (numpy and file reads release the GIL)
 
 
 @dataclass
@@ -102,39 +104,38 @@ def _first_record(path: Path, starts: np.ndarray, ends: np.ndarray) -> dict:
     raise SourceFormatError(f"{path}: first record longer than {BLOCK_BYTES:,} bytes")
 
 
-def scan_rows(source: ResolvedSource, required: list[str]) -> list[FileRows]:
-    """Count the rows of every file of `source` and check each file has the `required` fields."""
-    files = []
-    for path in source.files:
-        fmt = file_format(path, source.spec.format)
-        rel = source.relative(path)
-        if fmt == "parquet":
-            try:
-                meta = pq.ParquetFile(path)
-            except Exception as err:
-                raise SourceFormatError(f"{path}: cannot be read as parquet: {err}") from err
-            missing = [c for c in required if c not in meta.schema_arrow.names]
+def _scan_file(source: ResolvedSource, path: Path, required: list[str]) -> FileRows:
+    fmt = file_format(path, source.spec.format)
+    rel = source.relative(path)
+    if fmt == "parquet":
+        try:
+            meta = pq.ParquetFile(path)
+        except Exception as err:
+            raise SourceFormatError(f"{path}: cannot be read as parquet: {err}") from err
+        missing = [c for c in required if c not in meta.schema_arrow.names]
+        if missing:
+            raise SourceFormatError(
+                f"{path}: missing field(s) {', '.join(map(repr, missing))} (found: {', '.join(meta.schema_arrow.names)})"
+            )
+        return FileRows(path, rel, fmt, meta.metadata.num_rows)
+    if fmt == "jsonl":
+        starts, ends = jsonl_row_spans(path)
+        if len(starts):
+            record = _first_record(path, starts, ends)
+            missing = [c for c in required if c not in record]
             if missing:
-                raise SourceFormatError(
-                    f"{path}: missing field(s) {', '.join(map(repr, missing))} (found: {', '.join(meta.schema_arrow.names)})"
-                )
-            files.append(FileRows(path, rel, fmt, meta.metadata.num_rows))
-        elif fmt == "jsonl":
-            starts, ends = jsonl_row_spans(path)
-            if len(starts):
-                record = _first_record(path, starts, ends)
-                missing = [c for c in required if c not in record]
-                if missing:
-                    raise SourceFormatError(
-                        f"{path}: missing field(s) {', '.join(map(repr, missing))} (found: {', '.join(record)})"
-                    )
-            files.append(FileRows(path, rel, fmt, len(starts), starts, ends))
-        else:  # a JSON array: no cheap way to count, read it whole (upstream ships JSON lines)
-            df = read_file(path, source.spec.format)
-            if df.height:
-                require_columns(df, required, str(path))
-            files.append(FileRows(path, rel, fmt, df.height))
-    return files
+                raise SourceFormatError(f"{path}: missing field(s) {', '.join(map(repr, missing))} (found: {', '.join(record)})")
+        return FileRows(path, rel, fmt, len(starts), starts, ends)
+    df = read_file(path, source.spec.format)  # a JSON array: no cheap way to count, read it whole (upstream ships JSON lines)
+    if df.height:
+        require_columns(df, required, str(path))
+    return FileRows(path, rel, fmt, df.height)
+
+
+def scan_rows(source: ResolvedSource, required: list[str]) -> list[FileRows]:
+    """Count the rows of every file of `source` (files in parallel) and check each has the `required` fields."""
+    with ThreadPoolExecutor(WORKERS) as pool:
+        return list(pool.map(lambda path: _scan_file(source, path, required), source.files))
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,28 +231,53 @@ def _jsonl_rows(file: FileRows, rows: np.ndarray) -> pl.DataFrame:
     return df
 
 
-def read_rows(files: list[FileRows], file_idx: np.ndarray, row_idx: np.ndarray, ranks: np.ndarray, columns: list[str]) -> pl.DataFrame:
-    """The drawn rows (upstream columns among `columns`) with their rank in the keyed order as `__rank`."""
-    frames = []
+def _drawn_rows_of(file: FileRows, rows: np.ndarray, rank: np.ndarray, columns: list[str]) -> pl.DataFrame:
+    if file.fmt == "parquet":
+        df = _parquet_rows(file, rows, columns)
+    elif file.fmt == "jsonl":
+        df = _jsonl_rows(file, rows)
+    else:
+        df = read_file(file.path, "json")[rows]
+    df = df.select([c for c in columns if c in df.columns])
+    return df.with_columns(pl.Series("__rank", rank, dtype=pl.Int64))
+
+
+def iter_drawn_rows(
+    files: list[FileRows], file_idx: np.ndarray, row_idx: np.ndarray, ranks: np.ndarray, columns: list[str]
+) -> Iterator[pl.DataFrame]:
+    """Per file, the drawn rows (upstream columns among `columns`) with their keyed-order rank as `__rank`.
+
+    The next file is read in a background thread while the caller works on the current one (never more
+    than two files' rows in memory).
+    """
+    jobs = []
     for i in np.unique(file_idx):
-        file = files[int(i)]
         mine = np.flatnonzero(file_idx == i)
         order = np.argsort(row_idx[mine], kind="stable")
-        rows, rank = row_idx[mine][order], ranks[mine][order]
-        if file.fmt == "parquet":
-            df = _parquet_rows(file, rows, columns)
-        elif file.fmt == "jsonl":
-            df = _jsonl_rows(file, rows)
-        else:
-            df = read_file(file.path, "json")[rows]
-        df = df.select([c for c in columns if c in df.columns])
-        frames.append(df.with_columns(pl.Series("__rank", rank, dtype=pl.Int64)))
+        jobs.append((files[int(i)], row_idx[mine][order], ranks[mine][order]))
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_drawn_rows_of, *jobs[0], columns) if jobs else None
+        for k in range(len(jobs)):
+            assert pending is not None
+            current = pending.result()
+            pending = pool.submit(_drawn_rows_of, *jobs[k + 1], columns) if k + 1 < len(jobs) else None
+            yield current
+            del current
+
+
+def read_rows(files: list[FileRows], file_idx: np.ndarray, row_idx: np.ndarray, ranks: np.ndarray, columns: list[str]) -> pl.DataFrame:
+    """All drawn rows as one frame (see `iter_drawn_rows`)."""
+    frames = list(iter_drawn_rows(files, file_idx, row_idx, ranks, columns))
     if not frames:
         return pl.DataFrame({"__rank": pl.Series([], dtype=pl.Int64)})
+    return _concat(frames, files[0].path.parent)
+
+
+def _concat(frames: list[pl.DataFrame], where: Path) -> pl.DataFrame:
     try:
-        return pl.concat(frames, how="diagonal_relaxed")
+        return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     except Exception as err:
-        raise SourceFormatError(f"files of {files[0].path.parent} disagree on their schema: {err}") from err
+        raise SourceFormatError(f"files under {where} disagree on their schema: {err}") from err
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,18 +299,19 @@ def sampled_preference(
     cap = ctx.param("cap", ops.PREFERENCE_CAP)
     files = scan_rows(ctx.source(source_key), required)
     total = sum(f.count for f in files)
+    if total == 0:
+        raise SourceFormatError(f"source {source_key!r}: no rows in {', '.join(str(f.path) for f in files)}")
     ctx.rows_in[source_key] = total
     want = total if cap is None else min(total, math.ceil(cap * (1 + OVERSAMPLE)))
     kept, survivors, read = [], 0, 0
     while read < total:
         file_idx, row_idx = keyed_order(files, ctx.seed, want)
-        raw = read_rows(files, file_idx[read:], row_idx[read:], np.arange(read, want), required + optional)
-        pairs = build(raw)
-        del raw
-        valid = steps.validate_preference(ctx, pairs)
-        del pairs
-        survivors += valid.height
-        kept.append(valid)
+        # one file at a time: only the pairs that passed the rules pile up, never a whole round's raw rows
+        for raw in iter_drawn_rows(files, file_idx[read:], row_idx[read:], np.arange(read, want), required + optional):
+            valid = steps.validate_preference(ctx, build(raw))
+            del raw
+            survivors += valid.height
+            kept.append(valid)
         read = want
         if cap is None or survivors >= cap:
             break
@@ -292,7 +319,8 @@ def sampled_preference(
     if cap is not None and total > read:
         ctx.count_drop(f"over the {cap:,}-row cap (seeded shuffle)", total - read)
     ctx.note("rows read (keyed random order of file and row)", read)
-    df = pl.concat(kept, how="diagonal_relaxed") if len(kept) > 1 else kept[0]
+    df = _concat(kept, ctx.source(source_key).root)
+    del kept
     df = steps.cap_rows(ctx, df, cap, rank="__rank")
     return ops.schema_cast(df, ops.PREFERENCE_SCHEMA)
 
