@@ -64,3 +64,22 @@ def qa_mirror(tmp_path: Path) -> Path:
     write_jsonl(root / "qa" / "part-0.jsonl", rows[:10])
     write_jsonl(root / "qa" / "part-1.jsonl", rows[10:])
     return root
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """Tiny models gain nothing from threads, and spinning threads crawl on a loaded 2-core machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def isolated_token_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tokenized-data cache of the training layer, private to one test."""
+    cache = tmp_path / "tokenized_cache"
+    monkeypatch.setenv("TULU_DATA_CACHE", str(cache))
+    return cache

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from datasets import Dataset
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -21,6 +20,8 @@ from training.chat_format import (
 from training.data import tokenize_cached
 from training.modeling import build_tiny_tokenizer, conversation_texts
 from training.synthetic import preference_rows, sft_rows
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 CONVERSATION = [
     {"role": "system", "content": "  Be brief. "},
@@ -57,15 +58,6 @@ EDGE_CASES = [
         {"role": "user", "content": "y"},
     ],
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Tiny models gain nothing from threads, and spinning threads crawl on a loaded CI machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

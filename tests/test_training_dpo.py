@@ -15,21 +15,9 @@ from training.data import load_mix, select_split
 from training.modeling import build_tiny_causal_lm
 from training.synthetic import preference_rows, write_preferences
 
+pytestmark = pytest.mark.usefixtures("single_torch_thread", "isolated_token_cache")
+
 BETA = 0.1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Tiny models gain nothing from threads, and spinning threads crawl on a loaded CI machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TULU_DATA_CACHE", str(tmp_path / "tokenized_cache"))
 
 
 def reply_logprob(model: torch.nn.Module, prompt_ids: list[int], reply_ids: list[int]) -> float:

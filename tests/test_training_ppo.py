@@ -15,21 +15,9 @@ from training.modeling import build_token_rate_reward_model
 from training.ppo import PPOConfig, PPOTrainer, sample_responses, tokenize_prompts, truncate_after_eos
 from training.synthetic import write_prompts, write_sft
 
+pytestmark = pytest.mark.usefixtures("single_torch_thread", "isolated_token_cache")
+
 TARGET_WORD = " blue"  # one of six colours the SFT data answers with
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Tiny models gain nothing from threads, and spinning threads crawl on a loaded CI machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TULU_DATA_CACHE", str(tmp_path / "tokenized_cache"))
 
 
 @pytest.fixture(scope="module")

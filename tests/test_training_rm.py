@@ -11,19 +11,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from training import ppo, rm
 from training.synthetic import preference_rows, write_preferences
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Tiny models gain nothing from threads, and spinning threads crawl on a loaded CI machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TULU_DATA_CACHE", str(tmp_path / "tokenized_cache"))
+pytestmark = pytest.mark.usefixtures("single_torch_thread", "isolated_token_cache")
 
 
 def score(model: torch.nn.Module, tokenizer, conversation: list[dict]) -> float:

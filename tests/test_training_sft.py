@@ -14,6 +14,8 @@ from training.data import TOKENIZATION_RUNS
 from training.modeling import build_tiny_causal_lm
 from training.synthetic import sft_rows, write_sft
 
+pytestmark = pytest.mark.usefixtures("single_torch_thread", "isolated_token_cache")
+
 TINY_FLAGS = [
     "--model", "tiny",
     "--effective_batch_size", "0",
@@ -24,20 +26,6 @@ TINY_FLAGS = [
     "--disable_tqdm", "true",
     "--seed", "42",
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Tiny models gain nothing from threads, and spinning threads crawl on a loaded CI machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TULU_DATA_CACHE", str(tmp_path / "tokenized_cache"))
 
 
 def batch_loss(model: torch.nn.Module, tokenizer, conversations: list[list[dict]]) -> float:
