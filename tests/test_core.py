@@ -289,3 +289,14 @@ def test_large_file_hashes_are_remembered_on_disk_and_invalidated_by_changes(tmp
     assert sources.file_sha256(big) == expected
     big.write_bytes(b'{"a": 2}\n' * 200_000)  # same size, new content and mtime -> hashed again
     assert sources.file_sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest() != expected
+
+
+def test_rebuild_in_place_is_not_served_from_a_stale_datasets_cache(qa_catalog, tmp_path):
+    """Same folder, same row count and byte sizes, other rows: load_dataset must see the new rows."""
+    rows = [{"question": f"question {i:03d}?", "good": f"good {i:03d}", "bad": f"bad {i:03d}"} for i in range(40)]
+    write_jsonl(tmp_path / "mirror" / "qa" / "rows.jsonl", rows)
+    out = tmp_path / "out"
+    for seed in (42, 1, 2, 3):
+        path = _builder(qa_catalog, tmp_path / "mirror", out, seed=seed).build("qa_capped")
+        expected = pl.read_parquet(path / "data" / "train-00000-of-00001.parquet")["id"].to_list()
+        assert datasets.load_dataset(str(path))["train"]["id"] == expected

@@ -102,10 +102,13 @@ def card_metadata(manifest: dict, license_id: str, pretty_name: str) -> dict:
             }
         ],
     }
+    if manifest.get("content_hash"):
+        # `datasets` keys its cache of a local folder on the card's metadata, not on the data files, so a
+        # folder rebuilt with other rows at the same path would be served stale rows. The content hash in
+        # the config's description (a standard builder-config field) gives each content its own entry.
+        meta["configs"][0]["description"] = f"tulu-data build, content hash {manifest['content_hash']}"
     splits = manifest.get("splits", {})
     if splits:
-        # Exact sizes in `dataset_info` also key `datasets`' cache of a local folder: without them a
-        # rebuilt folder at the same path can be served from a stale cache.
         feature_sets = [info.get("features") for info in splits.values()]
         same = all(f == feature_sets[0] for f in feature_sets)
         meta["dataset_info"] = {
