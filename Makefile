@@ -18,7 +18,7 @@ demo: setup
 	$(VENV)/bin/tulu-data inspect preference_big_mixture --out $(OUT) --show 1
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check .
