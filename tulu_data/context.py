@@ -11,7 +11,6 @@ import polars as pl
 
 from .sources import ResolvedSource, read_source
 
-
 EXAMPLES_PER_REASON = 3
 
 
