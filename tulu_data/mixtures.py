@@ -180,6 +180,25 @@ def select_part(df: pl.DataFrame, take: str | int | float, seed: int, salt: str)
     return pl.concat(copies) if copies else df.head(0)
 
 
+def read_selected_rows(
+    files: list[Path], schema: dict[str, pl.DataType], take: str | int | float, seed: int, salt: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Select a part's rows on its ids alone, then read only the rows selected.
+
+    Returns the part's ids (all of them: its size) and the selected rows in `schema`. A big part that
+    gives a small sample (60,908 of 500,000 stack-exchange pairs) is never held in memory whole.
+    """
+    ids = pl.read_parquet(files, columns=["id"]).with_row_index("__row")
+    chosen = select_part(ids, take, seed, salt=salt)
+    wanted = chosen.get_column("__row").unique()
+    scan = pl.scan_parquet(files).with_row_index("__row").drop("id")
+    if take != "all":
+        scan = scan.filter(pl.col("__row").is_in(wanted.implode()))
+    rows = scan.collect(engine="streaming")
+    joined = chosen.join(rows, on="__row", how="left").drop("__row")
+    return ids, ops.schema_cast(joined, schema).select(list(schema))
+
+
 def _kind_of(manifest: dict) -> str:
     return manifest.get("kind", "custom")
 
@@ -219,17 +238,18 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
         return target
 
     from .build import BuildEvent
-    from .writer import read_splits
 
     started = time.perf_counter()
     builder.report(f"mixing [bold]{mixture.name}[/] from {len(mixture.parts)} parts")
     pieces, part_records, sources = [], [], []
     for i, (part, path, manifest) in enumerate(part_paths):
-        splits = read_splits(path)
+        splits = manifest.get("splits", {})
         if part.split not in splits:
             raise CatalogError(f"mixture {mixture.name}: part {part.dataset!r} has no split {part.split!r} (has {sorted(splits)})")
-        df = ops.schema_cast(splits[part.split], schema).select(list(schema))
-        chosen = select_part(df, part.take, builder.seed, salt=f"mixture:{mixture.name}:{i}:{part.dataset}")
+        df, chosen = read_selected_rows(
+            [path / f for f in splits[part.split]["files"]], schema, part.take, builder.seed,
+            salt=f"mixture:{mixture.name}:{i}:{part.dataset}",
+        )
         shortfall = isinstance(part.take, int) and df.height < part.take
         if shortfall and part.strict:
             raise MixtureShortfallError(
