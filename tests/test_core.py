@@ -300,3 +300,14 @@ def test_rebuild_in_place_is_not_served_from_a_stale_datasets_cache(qa_catalog, 
         path = _builder(qa_catalog, tmp_path / "mirror", out, seed=seed).build("qa_capped")
         expected = pl.read_parquet(path / "data" / "train-00000-of-00001.parquet")["id"].to_list()
         assert datasets.load_dataset(str(path))["train"]["id"] == expected
+
+
+def test_cli_list_shows_every_dataset_and_mixture_on_one_line():
+    from tulu_data.mixtures import list_mixtures
+
+    result = CliRunner().invoke(app, ["list"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    for name in [*load_catalog().datasets, *(m.name for m in list_mixtures())]:
+        assert sum(line.startswith(f"│ {name} ") for line in lines) == 1, name
+    assert max(map(len, lines)) <= 100

@@ -57,6 +57,26 @@ def run_cli(fn):
         raise typer.Exit(1) from None
 
 
+def _first_sentence(text: str) -> str:
+    """The first sentence of a description, for one-line listings."""
+    first = " ".join(text.split()).split(". ")[0]
+    return first.rstrip(".")
+
+
+def _one_line_table(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    """A table with one line per row: the last two columns are cut to fit the terminal."""
+    name_w = max([len(headers[0])] + [len(r[0]) for r in rows])
+    kind_w = max([len(headers[1])] + [len(r[1]) for r in rows])
+    third_w = min(30, max([len(headers[2])] + [len(r[2]) for r in rows]))
+    last_w = max(20, console.width - name_w - kind_w - third_w - 13)
+    table = Table(title=title, title_justify="left")
+    for header, width in zip(headers, (name_w, kind_w, third_w, last_w), strict=True):
+        table.add_column(header, no_wrap=True, overflow="ellipsis", width=width)
+    for name, kind, third, text in rows:
+        table.add_row(name, kind, third, _first_sentence(text))
+    return table
+
+
 @app.command("list")
 def list_cmd(catalog: CatalogOpt = None) -> None:
     """List catalog datasets and mixtures, one line each."""
@@ -66,19 +86,11 @@ def list_cmd(catalog: CatalogOpt = None) -> None:
         from .registry import get_recipe
 
         cat = _catalog(catalog)
-        table = Table(title="datasets", title_justify="left")
-        for col in ("name", "kind", "recipe", "sources", "description"):
-            table.add_column(col, overflow="fold")
-        for spec in cat.datasets.values():
-            first = spec.description.strip().split(". ")[0].rstrip(".")
-            table.add_row(spec.name, get_recipe(spec.recipe).kind, spec.recipe, ", ".join(spec.sources), first)
-        console.print(table)
-        mtable = Table(title="mixtures", title_justify="left")
-        for col in ("name", "parts", "description"):
-            mtable.add_column(col, overflow="fold")
-        for mix in list_mixtures():
-            parts = ", ".join(f"{p.dataset} ({p.take})" for p in mix.parts)
-            mtable.add_row(mix.name, parts, mix.description.strip().split(". ")[0].rstrip("."))
+        mixtures = list_mixtures()
+        rows = [(d.name, get_recipe(d.recipe).kind, ", ".join(d.sources), d.description) for d in cat.datasets.values()]
+        console.print(_one_line_table("datasets", ("name", "kind", "sources", "description"), rows))
+        mrows = [(m.name, "mixture", ", ".join(f"{p.dataset} ({p.take})" for p in m.parts), m.description) for m in mixtures]
+        mtable = _one_line_table("mixtures", ("name", "kind", "parts", "description"), mrows)
         console.print(mtable)
 
     run_cli(go)
