@@ -302,12 +302,15 @@ def test_rebuild_in_place_is_not_served_from_a_stale_datasets_cache(qa_catalog, 
         assert datasets.load_dataset(str(path))["train"]["id"] == expected
 
 
-def test_cli_list_shows_every_dataset_and_mixture_on_one_line():
+@pytest.mark.parametrize("width", [80, 140])
+def test_cli_list_shows_every_dataset_and_mixture_on_one_line(monkeypatch, width):
+    from tulu_data import cli
     from tulu_data.mixtures import list_mixtures
 
-    result = CliRunner().invoke(app, ["list"], env={"COLUMNS": "100"})
+    monkeypatch.setattr(cli.console, "width", width)
+    result = CliRunner().invoke(app, ["list"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
     for name in [*load_catalog().datasets, *(m.name for m in list_mixtures())]:
         assert sum(line.startswith(f"│ {name} ") for line in lines) == 1, name
-    assert max(map(len, lines)) <= 100
+    assert max(map(len, lines)) <= width

@@ -67,8 +67,9 @@ def _one_line_table(title: str, headers: tuple[str, ...], rows: list[tuple[str, 
     """A table with one line per row: the last two columns are cut to fit the terminal."""
     name_w = max([len(headers[0])] + [len(r[0]) for r in rows])
     kind_w = max([len(headers[1])] + [len(r[1]) for r in rows])
-    third_w = min(30, max([len(headers[2])] + [len(r[2]) for r in rows]))
-    last_w = max(20, console.width - name_w - kind_w - third_w - 13)
+    available = max(20, console.width - name_w - kind_w - 13)  # 13: borders and padding of 4 columns
+    third_w = min(30, max([len(headers[2])] + [len(r[2]) for r in rows]), max(10, available // 3))
+    last_w = max(10, available - third_w)
     table = Table(title=title, title_justify="left")
     for header, width in zip(headers, (name_w, kind_w, third_w, last_w), strict=True):
         table.add_column(header, no_wrap=True, overflow="ellipsis", width=width)
