@@ -95,6 +95,19 @@ def activation_checkpointing_field() -> bool | None:
     )
 
 
+def bf16_field() -> bool | None:
+    """bf16 decided at start-up: on when CUDA supports it, unless a flag says otherwise."""
+    return field(default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."})
+
+
+def gradient_checkpointing_alias_field() -> bool | None:
+    """The old flag name, still accepted (`--gradient_checkpointing` alone means true)."""
+    return field(
+        default=None,
+        metadata={"help": "Deprecated alias of --activation_checkpointing.", "nargs": "?", "const": True},
+    )
+
+
 def world_size() -> int:
     """Number of training processes (set by ``accelerate launch``/``torchrun``; 1 otherwise)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -137,14 +150,9 @@ class TuluSFTConfig(SFTConfig, TuluArguments):
             "--gradient_accumulation_steps."
         },
     )
-    bf16: bool | None = field(
-        default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."}
-    )
+    bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
-    gradient_checkpointing: bool | None = field(
-        default=None,
-        metadata={"help": "Deprecated alias of --activation_checkpointing.", "nargs": "?", "const": True},
-    )
+    gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
     assistant_only_loss: bool = field(
         default=True,
         metadata={
@@ -189,14 +197,9 @@ class TuluDPOConfig(DPOConfig, TuluArguments):
             "--gradient_accumulation_steps."
         },
     )
-    bf16: bool | None = field(
-        default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."}
-    )
+    bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
-    gradient_checkpointing: bool | None = field(
-        default=None,
-        metadata={"help": "Deprecated alias of --activation_checkpointing.", "nargs": "?", "const": True},
-    )
+    gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
 
     def __post_init__(self) -> None:
         self._apply_tulu_defaults("dpo")
@@ -230,14 +233,9 @@ class TuluRewardConfig(RewardConfig, TuluArguments):
             "--gradient_accumulation_steps."
         },
     )
-    bf16: bool | None = field(
-        default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."}
-    )
+    bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
-    gradient_checkpointing: bool | None = field(
-        default=None,
-        metadata={"help": "Deprecated alias of --activation_checkpointing.", "nargs": "?", "const": True},
-    )
+    gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
 
     def __post_init__(self) -> None:
         self._apply_tulu_defaults("rm")
