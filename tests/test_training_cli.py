@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -124,37 +125,69 @@ def test_command_line_sft_smoke(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "chat_template.jinja").is_file()
 
 
+def run_on_two_processes(module: str, flags: list[str], workdir: Path) -> subprocess.CompletedProcess:
+    """``torchrun --standalone`` with 2 CPU processes, in a fresh ``workdir`` (its data cache lives there).
+
+    ``--standalone`` rendezvouses on a free port rather than the fixed 29500, so a second job on the same
+    host cannot join our group. Fault handlers are on so that a native crash prints where it happened.
+    """
+    env = {
+        **os.environ,
+        "TULU_DATA_CACHE": str(workdir / "cache"),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONFAULTHANDLER": "1",
+        "TORCH_SHOW_CPP_STACKTRACES": "1",
+    }
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", module,
+        *flags, "--output_dir", str(workdir / "out"),
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def launch_two_processes(module: str, flags: list[str], tmp_path: Path) -> tuple[Path, str]:
+    """Run ``module`` on 2 processes; return its work folder and its output, failing the test on error.
+
+    A worker killed by a native abort (SIGABRT inside torch's CPU collectives, seen once in CI with no
+    Python error before it) is retried once from scratch and reported as a warning; any other failure,
+    or a second abort, fails the test.
+    """
+    workdir = tmp_path / "attempt-1"
+    result = run_on_two_processes(module, flags, workdir)
+    if result.returncode != 0 and "Signal 6 (SIGABRT)" in result.stderr:
+        message = f"{module} on 2 processes aborted natively; retried once:\n{result.stderr[-2000:]}"
+        warnings.warn(message, stacklevel=2)
+        workdir = tmp_path / "attempt-2"
+        result = run_on_two_processes(module, flags, workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result.stdout + result.stderr
+
+
 @pytest.mark.slow
 def test_two_processes_share_one_tokenization_and_train_data_parallel(tmp_path: Path) -> None:
     """torchrun with 2 CPU processes: rank 0 tokenizes, rank 1 reads its cache; batches are split."""
     folder = write_sft(tmp_path / "data", count=32)
-    env = {**os.environ, "TULU_DATA_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training.sft",
-        "--mix", str(folder), "--model", "tiny", "--output_dir", str(tmp_path / "out"),
-        "--num_train_epochs", "1", "--effective_batch_size", "16", "--per_device_train_batch_size", "4",
-        "--max_length", "128", "--disable_tqdm", "true", "--save_strategy", "no", "--logging_steps", "1",
+    flags = [
+        "--mix", str(folder), "--model", "tiny", "--num_train_epochs", "1", "--effective_batch_size", "16",
+        "--per_device_train_batch_size", "4", "--max_length", "128", "--disable_tqdm", "true",
+        "--save_strategy", "no", "--logging_steps", "1",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.count("sft data (tokenized now") == 1
-    assert result.stderr.count("sft data (cache") == 1
+    workdir, output = launch_two_processes("training.sft", flags, tmp_path)
+    assert output.count("sft data (tokenized now") == 1
+    assert output.count("sft data (cache") == 1
     # 32 rows / (4 per device x 2 processes x 2 accumulation) = 2 optimizer steps, logged once (rank 0).
-    assert (result.stdout + result.stderr).count("'loss':") == 2
-    assert (tmp_path / "out" / "model.safetensors").is_file()
+    assert output.count("'loss':") == 2
+    assert (workdir / "out" / "model.safetensors").is_file()
 
 
 @pytest.mark.slow
 def test_ppo_runs_data_parallel_on_two_processes(tmp_path: Path) -> None:
     folder = write_prompts(tmp_path / "prompts", count=16)
-    env = {**os.environ, "TULU_DATA_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training.ppo",
-        "--mix", str(folder), "--model", "tiny", "--reward_model", "tiny", "--output_dir", str(tmp_path / "out"),
+    flags = [
+        "--mix", str(folder), "--model", "tiny", "--reward_model", "tiny",
         "--rollout_batch_size", "8", "--max_steps", "2", "--max_response_length", "8",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = [json.loads(line) for line in (tmp_path / "out" / "ppo_log.jsonl").read_text().splitlines()]
+    workdir, _ = launch_two_processes("training.ppo", flags, tmp_path)
+    log = [json.loads(line) for line in (workdir / "out" / "ppo_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [1, 2]
-    assert (tmp_path / "out" / "value_model" / "model.safetensors").is_file()
+    assert (workdir / "out" / "value_model" / "model.safetensors").is_file()
