@@ -174,6 +174,17 @@ def test_capped_builds_are_byte_identical_and_order_is_keyed_on_ids(tmp_path):
         assert order == sorted(order), "rows are in the keyed order of their ids"
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_output_does_not_depend_on_the_number_of_reader_threads(tmp_path, monkeypatch, workers):
+    catalog = catalog_with(stack_exchange_paired={"cap": 20}, shp_2={"cap": 6})
+    for name in ("stack_exchange_paired", "shp_2"):
+        default = build(name, tmp_path / "default", catalog=catalog)
+        with monkeypatch.context() as patch:
+            patch.setattr(pairs_large, "WORKERS", workers)
+            other = build(name, tmp_path / f"workers-{workers}", catalog=catalog)
+        assert parquet_bytes(other) == parquet_bytes(default)
+
+
 def test_uncapped_output_does_not_depend_on_row_order(tmp_path):
     """Without the cap biting, shuffling rows inside the files changes nothing (the draw only decides what is read)."""
     mirror = tmp_path / "mirror"

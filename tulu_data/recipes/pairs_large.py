@@ -29,8 +29,9 @@ import gzip
 import io
 import json
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ from tulu_data.sources import ResolvedSource, file_format, read_file, require_co
 
 OVERSAMPLE = 0.03
 BLOCK_BYTES = 64 << 20
-WORKERS = 2  # files scanned at once (numpy and file reads release the GIL)
+WORKERS = 2  # files scanned or read at once (numpy, file reads and parquet decoding release the GIL)
 
 
 @dataclass
@@ -247,20 +248,29 @@ def iter_drawn_rows(
 ) -> Iterator[pl.DataFrame]:
     """Per file, the drawn rows (upstream columns among `columns`) with their keyed-order rank as `__rank`.
 
-    The next file is read in a background thread while the caller works on the current one (never more
-    than two files' rows in memory).
+    Frames come in file order. Up to WORKERS next files are read in background threads while the caller
+    works on the current one (parquet decoding releases the GIL), so never more than WORKERS + 1 files'
+    drawn rows are in memory.
     """
     jobs = []
     for i in np.unique(file_idx):
         mine = np.flatnonzero(file_idx == i)
         order = np.argsort(row_idx[mine], kind="stable")
         jobs.append((files[int(i)], row_idx[mine][order], ranks[mine][order]))
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(_drawn_rows_of, *jobs[0], columns) if jobs else None
-        for k in range(len(jobs)):
-            assert pending is not None
-            current = pending.result()
-            pending = pool.submit(_drawn_rows_of, *jobs[k + 1], columns) if k + 1 < len(jobs) else None
+    waiting = iter(jobs)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        pending: deque[Future[pl.DataFrame]] = deque()
+
+        def read_ahead() -> None:
+            job = next(waiting, None)
+            if job is not None:
+                pending.append(pool.submit(_drawn_rows_of, *job, columns))
+
+        for _ in range(WORKERS):
+            read_ahead()
+        while pending:
+            current = pending.popleft().result()
+            read_ahead()
             yield current
             del current
 
