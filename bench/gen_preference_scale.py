@@ -15,7 +15,8 @@ Row counts are the upstream ones where known (hh-rlhf, Nectar, HelpSteer) and ap
 (SHP-2 train ~3.6M, stack-exchange-paired ~31.3M split over its four folders as 7.4M/10.8M/7.4M/5.7M,
 PRM800K phase 2 ~97k); text lengths are typical values, not measured ones (medians in characters below).
 Texts are slices of a seeded word stream plus a row number, so every text is distinct (no dictionary
-encoding shortcut in parquet). UltraFeedback comes from bench/gen_ultrafeedback.py (linked in if present).
+encoding shortcut in parquet). Stack-exchange texts are drawn from a pool of 200,000 such slices per field
+(plus the row number), which makes its ~34 GB quick to write; its files are written by 2 processes. UltraFeedback comes from bench/gen_ultrafeedback.py (linked in if present).
 
     python bench/gen_preference_scale.py [--scale 0.1] [--only shp_2,stack_exchange_paired] [--out bench/data/pref]
     python bench/gen_preference_scale.py --scale-for stack_exchange_paired=0.1 ...   (a per-source scale)
@@ -24,6 +25,7 @@ encoding shortcut in parquet). UltraFeedback comes from bench/gen_ultrafeedback.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import io
 import json
@@ -145,35 +147,61 @@ def gen_shp(out: Path, scale: float, text: Text, rng: np.random.Generator) -> in
     return row0
 
 
-def gen_stack_exchange(out: Path, scale: float, text: Text, rng: np.random.Generator) -> int:
+SE_SCHEMA = pa.schema([("qid", pa.int64()), ("question", pa.string()), ("date", pa.string()),
+                       ("metadata", pa.list_(pa.string())), ("response_j", pa.string()), ("response_k", pa.string())])
+SE_POOL = 200_000  # distinct base texts per field; each row's text is one of them plus its own row number
+
+
+@functools.lru_cache(maxsize=None)
+def se_pool(seed: int, field: str) -> pl.Series:
+    """The base texts of one stack-exchange field: the same in every worker process (seeded by field)."""
+    rng = np.random.default_rng([seed, 1, sorted(LENGTHS).index(field)])
+    return Text(rng).take(field, SE_POOL)
+
+
+def _se_file(job: tuple[Path, int, int, int, int, int]) -> int:
+    """Write one stack-exchange parquet file; rows [row0, row0 + n). Seeded per file, so any worker may write it."""
+    path, seed, file_no, row0, n, n_files = job
+    rng = np.random.default_rng([seed, 2, file_no])
+    questions_pool, answers_pool = se_pool(seed, "se_question"), se_pool(seed, "se_answer")
+    questions = max(1, n // 3)  # several answer pairs per question
+    q_of = np.sort(rng.integers(0, questions, n))
+    qid = q_of + row0
+    url = "https://stackoverflow.com/questions/" + pl.Series(qid).cast(pl.String)
+    question_texts = numbered(questions_pool.gather(rng.integers(0, SE_POOL, questions)), "q", row0)
+    frame = pl.DataFrame({"qid": qid}).with_columns(
+        question_texts[q_of].alias("question"),
+        (pl.Series(rng.integers(2008, 2023, n)).cast(pl.String) + "/03/14").alias("date"),
+        pl.concat_list(url, pl.lit("https://stackoverflow.com"), url + "/answers").alias("metadata"),
+        numbered(answers_pool.gather(rng.integers(0, SE_POOL, n)), "j", row0).alias("response_j"),
+        numbered(answers_pool.gather(rng.integers(0, SE_POOL, n)), "k", row0).alias("response_k"),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(frame.to_arrow().cast(SE_SCHEMA), path, row_group_size=SE_ROW_GROUP, compression="snappy",
+                   use_dictionary=["date"])
+    return n
+
+
+def gen_stack_exchange(out: Path, scale: float, text: Text, rng: np.random.Generator, workers: int = 2) -> int:
+    """Files are written by `workers` processes; each file is seeded on its own, so the bytes do not depend on it."""
     root = out / "stack_exchange_paired"
     shutil.rmtree(root, ignore_errors=True)
-    row0 = 0
-    schema = pa.schema([("qid", pa.int64()), ("question", pa.string()), ("date", pa.string()),
-                        ("metadata", pa.list_(pa.string())), ("response_j", pa.string()), ("response_k", pa.string())])
+    seed = int(rng.integers(0, 2**31))
+    jobs, row0, file_no = [], 0, 0
     for folder, full in SE_FOLDERS.items():
         rows = max(1, round(full * scale))
         n_files = max(1, -(-rows // SE_FILE_ROWS))
         for f in range(n_files):
             n = min(SE_FILE_ROWS, rows - f * SE_FILE_ROWS)
-            questions = max(1, n // 3)  # several answer pairs per question
-            q_of = np.sort(rng.integers(0, questions, n))
-            qid = q_of + row0
-            url = "https://stackoverflow.com/questions/" + pl.Series(qid).cast(pl.String)
-            frame = pl.DataFrame({"qid": qid})
-            frame = frame.with_columns(
-                numbered(text.take("se_question", questions), "q", row0)[q_of].alias("question"),
-                (pl.Series(rng.integers(2008, 2023, n)).cast(pl.String) + "/03/14").alias("date"),
-                pl.concat_list(url, pl.lit("https://stackoverflow.com"), url + "/answers").alias("metadata"),
-                numbered(text.take("se_answer", n), "j", row0).alias("response_j"),
-                numbered(text.take("se_answer", n), "k", row0).alias("response_k"),
-            )
             path = root / "data" / folder / f"train-{f:05d}-of-{n_files:05d}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            table = frame.to_arrow().cast(schema)
-            pq.write_table(table, path, row_group_size=SE_ROW_GROUP, compression="snappy", use_dictionary=["date"])
-            row0 += n
-    return row0
+            jobs.append((path, seed, file_no, row0, n, n_files))
+            row0, file_no = row0 + n, file_no + 1
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as pool:
+            return sum(pool.map(_se_file, jobs))
+    return sum(map(_se_file, jobs))
 
 
 def _transcript(parts: list[pl.Expr]) -> pl.Expr:
