@@ -152,7 +152,7 @@ SE_SCHEMA = pa.schema([("qid", pa.int64()), ("question", pa.string()), ("date", 
 SE_POOL = 200_000  # distinct base texts per field; each row's text is one of them plus its own row number
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def se_pool(seed: int, field: str) -> pl.Series:
     """The base texts of one stack-exchange field: the same in every worker process (seeded by field)."""
     rng = np.random.default_rng([seed, 1, sorted(LENGTHS).index(field)])
