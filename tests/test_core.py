@@ -251,7 +251,7 @@ def test_cli_build_and_error_without_traceback(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["build", "no_such_dataset", "--sources", "samples", "--out", str(tmp_path)])
     assert result.exit_code == 1
-    assert "neither a catalog dataset nor a mixture" in result.output
+    assert "neither a catalog dataset, a mixture nor a collection" in " ".join(result.output.split())
     assert "Traceback" not in result.output
     help_text = runner.invoke(app, ["build", "--help"]).output
     assert "--sources" in help_text and "samples" in help_text

@@ -19,7 +19,7 @@ import polars as pl
 from . import __version__, ops
 from .card import render_card
 from .catalog import Catalog, DatasetSpec, load_catalog
-from .context import RecipeContext
+from .context import RecipeContext, SourceFrameMemo
 from .errors import TuluDataError
 from .registry import get_recipe
 from .sources import ResolvedSource, resolve_source
@@ -56,6 +56,7 @@ class Builder:
     events: list[BuildEvent] = field(default_factory=list)
     _fingerprints: dict[str, str] = field(default_factory=dict)
     _resolved: dict[str, ResolvedSource] = field(default_factory=dict)
+    frame_memo: SourceFrameMemo = field(default_factory=SourceFrameMemo)
 
     # ---- public -----------------------------------------------------------------------------
 
@@ -70,7 +71,17 @@ class Builder:
             from .mixtures import build_mixture
 
             return build_mixture(self, mixture)
-        raise TuluDataError(f"{name!r} is neither a catalog dataset nor a mixture; `tulu-data list` shows both")
+        if name in self.catalog.collections:
+            raise TuluDataError(f"{name!r} is a collection: build its members with `Builder.build_collection`")
+        raise TuluDataError(
+            f"{name!r} is neither a catalog dataset, a mixture nor a collection; `tulu-data list` shows them all"
+        )
+
+    def build_collection(self, name: str) -> list[Path]:
+        """Build (or reuse) every member of a catalog collection, in its order; returns their folders."""
+        if name not in self.catalog.collections:
+            raise TuluDataError(f"{name!r} is not a catalog collection; `tulu-data list` shows them")
+        return [self.build(member) for member in self.catalog.collections[name].datasets]
 
     def load(self, name: str) -> dict[str, pl.DataFrame]:
         """Build if needed and read a dataset's splits back as frames."""
@@ -117,6 +128,7 @@ class Builder:
             seed=self.seed,
             sources={k: self.resolve(k) for k in spec.sources},
             load_dataset=self.load,
+            frame_memo=self.frame_memo,
         )
         splits = rec.fn(ctx)
         if not isinstance(splits, dict) or not splits:

@@ -80,7 +80,7 @@ def _one_line_table(title: str, headers: tuple[str, ...], rows: list[tuple[str, 
 
 @app.command("list")
 def list_cmd(catalog: CatalogOpt = None) -> None:
-    """List catalog datasets and mixtures, one line each."""
+    """List catalog datasets, mixtures and collections, one line each."""
 
     def go():
         from .mixtures import list_mixtures
@@ -93,6 +93,11 @@ def list_cmd(catalog: CatalogOpt = None) -> None:
         mrows = [(m.name, "mixture", ", ".join(f"{p.dataset} ({p.take})" for p in m.parts), m.description) for m in mixtures]
         mtable = _one_line_table("mixtures", ("name", "kind", "parts", "description"), mrows)
         console.print(mtable)
+        if cat.collections:
+            crows = [
+                (c.name, "collection", f"{len(c.datasets)} members", c.description) for c in cat.collections.values()
+            ]
+            console.print(_one_line_table("collections", ("name", "kind", "members", "description"), crows))
 
     run_cli(go)
 
@@ -115,7 +120,7 @@ def sources_cmd(catalog: CatalogOpt = None) -> None:
 
 @app.command("build")
 def build_cmd(
-    name: Annotated[str, typer.Argument(help="A catalog dataset or a mixture (see `tulu-data list`).")],
+    name: Annotated[str, typer.Argument(help="A catalog dataset, a mixture or a collection (see `tulu-data list`).")],
     sources: SourcesOpt = "hub",
     out: OutOpt = Path("builds"),
     seed: Annotated[int, typer.Option(help="Seed for every random choice (keyed on stable row ids).")] = 42,
@@ -129,7 +134,9 @@ def build_cmd(
     """Build a dataset or mixture into OUT/NAME/ (parquet shards, dataset card, manifest.json).
 
     Parts already built from the same inputs, recipe and parameters are reused. Writes are atomic:
-    an interrupted build leaves the previous output intact, or none at all.
+    an interrupted build leaves the previous output intact, or none at all. A collection builds each of
+    its members into OUT/<member>/ (a source read by several members is parsed once); with --push they
+    are published together as the named splits of one repo.
 
     Examples:
 
@@ -138,6 +145,8 @@ def build_cmd(
       tulu-data build preference_big_mixture --sources /data/mirrors --out builds
 
       tulu-data build preference_big_mixture --push --repo-id my-org/preference-big-mixture
+
+      tulu-data build tulu_2.5_preference_data --sources /data/mirrors --push
     """
 
     def go():
@@ -158,7 +167,17 @@ def build_cmd(
                     progress.update(task, description=msg)
 
             builder = Builder(catalog=cat, sources=sources, out=out, seed=seed, force=force, report=report)
-            path = builder.build(name)
+            if name in cat.collections:
+                paths = builder.build_collection(name)
+            else:
+                path = builder.build(name)
+        if name in cat.collections:
+            _print_collection_summary(builder, name, paths)
+            if push:
+                from .push import run_push
+
+                run_push(name, out, repo_id=repo_id, private=private, revision=revision, catalog=cat, console=console)
+            return
         _print_build_summary(builder, path)
         if push:
             from .push import push_build
@@ -166,6 +185,24 @@ def build_cmd(
             push_build(path, repo_id=repo_id, private=private, revision=revision, catalog=cat, console=console)
 
     run_cli(go)
+
+
+def _print_collection_summary(builder, name: str, paths: list[Path]) -> None:
+    from .writer import read_manifest
+
+    reused = {e.name for e in builder.events if e.reused}
+    table = Table(title=f"collection {name}: {len(paths)} members", title_justify="left")
+    for col, justify in (("member", "left"), ("rows", "right"), ("dropped", "right"), ("", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for path in paths:
+        manifest = read_manifest(path) or {}
+        rows = sum(manifest.get("rows_out", {}).values())
+        dropped = sum((manifest.get("dropped") or {}).values())
+        table.add_row(path.name, f"{rows:,}", f"{dropped:,}", "[dim]reused[/]" if path.name in reused else "built")
+    console.print(table)
+    if builder.frame_memo.hits:
+        console.print(f"[dim]{builder.frame_memo.hits} source reads served from memory (parsed once per build)[/]")
+    console.print(f"each member is in {paths[0].parent}/<member>/; publish them as one repo with `tulu-data push {name}`")
 
 
 def _print_build_summary(builder, path: Path) -> None:

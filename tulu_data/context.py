@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import os
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,42 @@ import polars as pl
 from .sources import ResolvedSource, read_source
 
 EXAMPLES_PER_REASON = 3
+FRAME_MEMO_GB = float(os.environ.get("TULU_DATA_FRAME_MEMO_GB", "4"))
+
+
+class SourceFrameMemo:
+    """Frames read from sources, kept in memory for the next recipe of the same build that reads them.
+
+    Building a collection or a mixture runs many recipes over one source (twelve over UltraFeedback):
+    the files are then parsed once. Keyed on the source, its files (path, size, mtime) and the read
+    options; the least recently used frames go first once their estimated size passes `budget_gb`
+    (0 keeps nothing). Recipes get a clone, so nothing they do reaches the kept frame.
+    """
+
+    def __init__(self, budget_gb: float = FRAME_MEMO_GB) -> None:
+        self.budget = int(budget_gb * 1e9)
+        self.frames: OrderedDict[tuple, tuple[pl.DataFrame, int]] = OrderedDict()
+        self.hits = 0
+
+    @staticmethod
+    def key(source: ResolvedSource, *options: Any) -> tuple:
+        files = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in source.files)
+        return (source.spec.key, source.spec.format, files, repr(options))
+
+    def read(self, source: ResolvedSource, reader: Callable[[], pl.DataFrame], *options: Any) -> pl.DataFrame:
+        """The frame for (`source`, `options`): kept, or read with `reader` and kept if it fits."""
+        key = self.key(source, *options)
+        if key in self.frames:
+            self.frames.move_to_end(key)
+            self.hits += 1
+            return self.frames[key][0].clone()
+        df = reader()
+        size = int(df.estimated_size())
+        if size <= self.budget:
+            self.frames[key] = (df, size)
+            while sum(n for _, n in self.frames.values()) > self.budget:
+                self.frames.popitem(last=False)
+        return df.clone()
 
 
 def _shorten(value: Any, limit: int = 160) -> Any:
@@ -38,6 +75,7 @@ class RecipeContext:
     seed: int
     sources: dict[str, ResolvedSource]
     load_dataset: Callable[[str], dict[str, pl.DataFrame]] | None = None
+    frame_memo: SourceFrameMemo | None = None
     drops: Counter = field(default_factory=Counter)
     drop_examples: dict[str, list[dict]] = field(default_factory=dict)
     rows_in: dict[str, int] = field(default_factory=dict)
@@ -63,7 +101,13 @@ class RecipeContext:
         `fields`: the fields the recipe reads and their types, a hint that lets readers skip the rest
         (see `sources.read_file`).
         """
-        df = read_source(self.source(key), required=required, with_file=with_file, fields=fields)
+        source = self.source(key)
+        options = (tuple(required), with_file, fields)
+
+        def read() -> pl.DataFrame:
+            return read_source(source, required=required, with_file=with_file, fields=fields)
+
+        df = self.frame_memo.read(source, read, *options) if self.frame_memo is not None else read()
         self.rows_in[key] = self.rows_in.get(key, 0) + df.height
         return df
 
