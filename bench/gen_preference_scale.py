@@ -159,9 +159,9 @@ def se_pool(seed: int, field: str) -> pl.Series:
     return Text(rng).take(field, SE_POOL)
 
 
-def _se_file(job: tuple[Path, int, int, int, int, int]) -> int:
+def _se_file(job: tuple[Path, int, int, int, int]) -> int:
     """Write one stack-exchange parquet file; rows [row0, row0 + n). Seeded per file, so any worker may write it."""
-    path, seed, file_no, row0, n, n_files = job
+    path, seed, file_no, row0, n = job
     rng = np.random.default_rng([seed, 2, file_no])
     questions_pool, answers_pool = se_pool(seed, "se_question"), se_pool(seed, "se_answer")
     questions = max(1, n // 3)  # several answer pairs per question
@@ -194,7 +194,7 @@ def gen_stack_exchange(out: Path, scale: float, text: Text, rng: np.random.Gener
         for f in range(n_files):
             n = min(SE_FILE_ROWS, rows - f * SE_FILE_ROWS)
             path = root / "data" / folder / f"train-{f:05d}-of-{n_files:05d}.parquet"
-            jobs.append((path, seed, file_no, row0, n, n_files))
+            jobs.append((path, seed, file_no, row0, n))
             row0, file_no = row0 + n, file_no + 1
     if workers > 1 and len(jobs) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -202,6 +202,15 @@ def gen_stack_exchange(out: Path, scale: float, text: Text, rng: np.random.Gener
         with ProcessPoolExecutor(workers) as pool:
             return sum(pool.map(_se_file, jobs))
     return sum(map(_se_file, jobs))
+
+
+def write_ndjson_gz(df: pl.DataFrame, path: Path, compresslevel: int = 9) -> None:
+    """JSON lines, gzipped with no timestamp in the header (the same bytes on every run)."""
+    buf = io.BytesIO()
+    df.write_ndjson(buf)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel) as fh:
+        fh.write(buf.getvalue())
 
 
 def _transcript(parts: list[pl.Expr]) -> pl.Expr:
@@ -231,12 +240,7 @@ def gen_hh(out: Path, scale: float, text: Text, rng: np.random.Generator) -> int
             chosen = pl.when(pl.col("k") == k).then(prefix + pl.col(f"a{k - 1}")).otherwise(chosen)
             rejected = pl.when(pl.col("k") == k).then(prefix + pl.col("r")).otherwise(rejected)
         data = df.select(chosen.alias("chosen"), rejected.alias("rejected"))
-        buf = io.BytesIO()
-        data.write_ndjson(buf)
-        path = root / subset / "train.jsonl.gz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as fh:
-            fh.write(buf.getvalue())
+        write_ndjson_gz(data, root / subset / "train.jsonl.gz", compresslevel=6)
         row0 += n
     return row0
 
@@ -290,10 +294,7 @@ def gen_helpsteer(out: Path, scale: float, text: Text, rng: np.random.Generator)
     df = pl.DataFrame({"prompt": numbered(text.take("helpsteer_prompt", prompts), "p", 0)[p_of],
                        "response": numbered(text.take("helpsteer_response", n), "r", 0)})
     df = df.with_columns(**{k: pl.Series(rng.integers(0, 5, n)) for k in ("helpfulness", "correctness", "coherence", "complexity", "verbosity")})
-    buf = io.BytesIO()
-    df.write_ndjson(buf)
-    with open(root / "train.jsonl.gz", "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as fh:
-        fh.write(buf.getvalue())
+    write_ndjson_gz(df, root / "train.jsonl.gz")
     return n
 
 

@@ -167,17 +167,16 @@ def build_cmd(
                     progress.update(task, description=msg)
 
             builder = Builder(catalog=cat, sources=sources, out=out, seed=seed, force=force, report=report)
-            if name in cat.collections:
-                paths = builder.build_collection(name)
-            else:
-                path = builder.build(name)
-        if name in cat.collections:
+            is_collection = name in cat.collections
+            paths = builder.build_collection(name) if is_collection else [builder.build(name)]
+        if is_collection:
             _print_collection_summary(builder, name, paths)
             if push:
                 from .push import run_push
 
                 run_push(name, out, repo_id=repo_id, private=private, revision=revision, catalog=cat, console=console)
             return
+        path = paths[0]
         _print_build_summary(builder, path)
         if push:
             from .push import push_build
@@ -188,17 +187,15 @@ def build_cmd(
 
 
 def _print_collection_summary(builder, name: str, paths: list[Path]) -> None:
-    from .writer import read_manifest
-
-    reused = {e.name for e in builder.events if e.reused}
+    events = {e.name: e for e in builder.events}  # one per dataset or mixture, with its manifest
     table = Table(title=f"collection {name}: {len(paths)} members", title_justify="left")
     for col, justify in (("member", "left"), ("rows", "right"), ("dropped", "right"), ("", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for path in paths:
-        manifest = read_manifest(path) or {}
-        rows = sum(manifest.get("rows_out", {}).values())
-        dropped = sum((manifest.get("dropped") or {}).values())
-        table.add_row(path.name, f"{rows:,}", f"{dropped:,}", "[dim]reused[/]" if path.name in reused else "built")
+        event = events[path.name]
+        rows = sum(event.manifest.get("rows_out", {}).values())
+        dropped = sum((event.manifest.get("dropped") or {}).values())
+        table.add_row(path.name, f"{rows:,}", f"{dropped:,}", "[dim]reused[/]" if event.reused else "built")
     console.print(table)
     if builder.frame_memo.hits:
         console.print(f"[dim]{builder.frame_memo.hits} source reads served from memory (parsed once per build)[/]")

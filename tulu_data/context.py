@@ -32,7 +32,8 @@ class SourceFrameMemo:
 
     @staticmethod
     def key(source: ResolvedSource, *options: Any) -> tuple:
-        files = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in source.files)
+        stats = [(str(path), path.stat()) for path in source.files]
+        files = tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
         return (source.spec.key, source.spec.format, files, repr(options))
 
     def read(self, source: ResolvedSource, reader: Callable[[], pl.DataFrame], *options: Any) -> pl.DataFrame:
