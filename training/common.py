@@ -35,6 +35,24 @@ def setup_logging() -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
 
 
+def end_distributed() -> None:
+    """Tear distributed training down in order before the interpreter exits: first the trainer's
+    objects (the DDP wrapper holds the process group), then the process group itself.
+
+    Left to interpreter shutdown, the two go in no set order and a worker can abort after training
+    has finished ("terminate called without an active exception", SIGABRT: 2 runs in 10 of 2-process
+    CPU SFT here). Destroying the group while the trainer still holds it hung instead (4 runs in 12).
+    Call it once the run's result is no longer referenced.
+    """
+    import gc
+
+    import torch.distributed as dist
+
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def load_training_rows(args: Any, expected_formats: tuple[str, ...]) -> tuple[Mix, Dataset, str]:
     """Resolve ``--mix``, pick the split, subsample; return the mix, the rows and the data cache key."""
     mix = load_mix(args.mix, args.sources, args.builds_dir, seed=args.seed)

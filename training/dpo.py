@@ -18,7 +18,15 @@ from datasets import Dataset
 from transformers import set_seed
 from trl import DPOTrainer, TrlParser
 
-from .common import TrainingRun, finish, load_training_rows, setup_logging, tokenize_for, tokenizer_for
+from .common import (
+    TrainingRun,
+    end_distributed,
+    finish,
+    load_training_rows,
+    setup_logging,
+    tokenize_for,
+    tokenizer_for,
+)
 from .config import TuluDPOConfig
 from .modeling import load_causal_lm
 
@@ -66,4 +74,5 @@ def main(argv: Sequence[str] | None = None) -> TrainingRun:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(sys.argv[1:])  # the run it returns is dropped here, before the process group goes
+    end_distributed()

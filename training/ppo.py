@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, HfArgumentParser, PreTrainedModel, get_scheduler, set_seed
 
 from .chat_format import prompt_messages, render_tulu, set_tulu_template
-from .common import load_training_rows, setup_logging, tokenizer_for
+from .common import end_distributed, load_training_rows, setup_logging, tokenizer_for
 from .config import accumulation_steps, world_size
 from .modeling import is_tiny, load_causal_lm, load_reward_model
 from .ppo_math import compute_rewards_with_kl, gae, policy_loss, value_loss, whiten
@@ -599,4 +599,5 @@ def main(argv: Sequence[str] | None = None) -> PPORun:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(sys.argv[1:])  # the run it returns is dropped here, before the process group goes
+    end_distributed()

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from transformers import set_seed
 from trl import RewardTrainer, TrlParser
 
-from .common import TrainingRun, finish, load_training_rows, setup_logging, tokenize_for, tokenizer_for
+from .common import (
+    TrainingRun,
+    end_distributed,
+    finish,
+    load_training_rows,
+    setup_logging,
+    tokenize_for,
+    tokenizer_for,
+)
 from .config import TuluRewardConfig
 from .modeling import load_reward_model
 
@@ -46,4 +54,5 @@ def main(argv: Sequence[str] | None = None) -> TrainingRun:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(sys.argv[1:])  # the run it returns is dropped here, before the process group goes
+    end_distributed()
