@@ -271,8 +271,8 @@ def _gzip_jsonl(path: Path, records) -> None:
 def _sharegpt(folder: Path, text: Text, rng: np.random.Generator, n: int) -> None:
     conversations = sharegpt(text, rng, n)
     half = n // 2
-    write_json_array(folder / "sg_90k_part1_html_cleaned.json", (next(conversations) for _ in range(half)), indent=2)
-    write_json_array(folder / "sg_90k_part2_html_cleaned.json", conversations, indent=2)
+    write_json_array(folder / "HTML_cleaned_raw_dataset" / "sg_90k_part1_html_cleaned.json", (next(conversations) for _ in range(half)), indent=2)
+    write_json_array(folder / "HTML_cleaned_raw_dataset" / "sg_90k_part2_html_cleaned.json", conversations, indent=2)
 
 
 def _science(text: Text, rng: np.random.Generator, s: float):

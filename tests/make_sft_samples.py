@@ -459,8 +459,8 @@ def main() -> None:
     path.write_bytes(gzip.compress(raw, mtime=0))
 
     part1, part2 = sharegpt_parts(rng)
-    write_json(SAMPLES / "sharegpt" / "sg_90k_part1_html_cleaned.json", part1)
-    write_json(SAMPLES / "sharegpt" / "sg_90k_part2_html_cleaned.json", part2)
+    write_json(SAMPLES / "sharegpt" / "HTML_cleaned_raw_dataset" / "sg_90k_part1_html_cleaned.json", part1)
+    write_json(SAMPLES / "sharegpt" / "HTML_cleaned_raw_dataset" / "sg_90k_part2_html_cleaned.json", part2)
     train_tokenizer([t["value"] for c in part1 + part2 for t in c["conversations"]], TOKENIZER_DIR)
 
     write_json(SAMPLES / "gpt4_alpaca" / "alpaca_gpt4_data.json", alpaca_rows(rng, code=False))

@@ -40,7 +40,7 @@ TRUTHFULQA = [
 PLANTED = {
     "empty instruction": 1,
     "no completions": 1,
-    "duplicate row (same source, instruction and completion models)": 1,
+    "exact duplicate of an earlier upstream row": 1,  # counted by the typed reader, before the recipe's own check
     "TruthfulQA: source is truthful_qa": 3,
     "TruthfulQA: instruction is a TruthfulQA question (copy in another source)": 2,
     "completion: empty response": 2,

@@ -86,7 +86,7 @@ def raw_trees() -> list[dict]:
 
 
 def raw_sharegpt() -> list[dict]:
-    return [row for path in sorted((SAMPLES_DIR / "sharegpt").glob("*.json")) for row in json.loads(path.read_text())]
+    return [row for path in sorted((SAMPLES_DIR / "sharegpt").rglob("*.json")) for row in json.loads(path.read_text())]
 
 
 # ---- shuffled mirrors ---------------------------------------------------------------------------
@@ -104,8 +104,9 @@ def shuffled_mirror(root: Path, seed: int = 3) -> Path:
             convs = raw_sharegpt()
             rng.shuffle(convs)
             half = len(convs) // 3
-            (target / "a.json").write_text(json.dumps(convs[:half]))
-            (target / "b.json").write_text(json.dumps(convs[half:]))
+            (target / "HTML_cleaned_raw_dataset").mkdir()
+            (target / "HTML_cleaned_raw_dataset" / "sg_90k_part1_html_cleaned.json").write_text(json.dumps(convs[:half]))
+            (target / "HTML_cleaned_raw_dataset" / "sg_90k_part2_html_cleaned.json").write_text(json.dumps(convs[half:]))
             continue
         source = sample_file(key)
         if key == "hard_coded":

@@ -15,6 +15,7 @@ from tulu_data.cli import app
 from tulu_data.context import SourceFrameMemo
 from tulu_data.errors import TuluDataError
 from tulu_data.sources import SAMPLES_DIR, resolve_source
+from tulu_data.typed import ReadReport
 
 UF_FAMILY = ["ultrafeedback_mean_aspects", "ultrafeedback_overall", "ultrafeedback_honesty", "ultrafeedback_flan_v2"]
 
@@ -43,14 +44,17 @@ def test_memo_hands_out_clones_and_notices_changed_files(tmp_path: Path) -> None
     memo = SourceFrameMemo()
     reads = []
 
-    def reader() -> pl.DataFrame:
+    def reader() -> tuple[pl.DataFrame, ReadReport]:
         reads.append(1)
-        return pl.DataFrame({"x": [1, 2, 3]})
+        report = ReadReport()
+        report.drop("x: text where a number is expected", "f.jsonl", 7)
+        return pl.DataFrame({"x": [1, 2, 3]}), report
 
-    first = memo.read(source, reader, "opts")
+    first, _ = memo.read(source, reader, "opts")
     first.insert_column(1, pl.Series("y", [0, 0, 0]))  # an in-place change by a recipe...
-    second = memo.read(source, reader, "opts")
+    second, report = memo.read(source, reader, "opts")
     assert second.columns == ["x"] and len(reads) == 1  # ...does not reach the kept frame
+    assert report.drops == {"x: text where a number is expected": 1}, "what reading dropped is kept with the frame"
     memo.read(source, reader, "other options")
     assert len(reads) == 2
     path = next(p for p in sorted((mirror / "helpsteer").rglob("*")) if p.is_file())
@@ -64,9 +68,9 @@ def test_memo_budget_evicts_least_recently_used(tmp_path: Path) -> None:
     frame = pl.DataFrame({"x": list(range(1000))})
     memo = SourceFrameMemo(budget_gb=2.5 * frame.estimated_size() / 1e9)
     for options in ("a", "b", "c"):
-        memo.read(source, lambda: frame, options)
+        memo.read(source, lambda: (frame, ReadReport()), options)
     assert [key[-1] for key in memo.frames] == [repr(("b",)), repr(("c",))]
-    assert SourceFrameMemo(0).read(source, lambda: frame, "a").equals(frame)
+    assert SourceFrameMemo(0).read(source, lambda: (frame, ReadReport()), "a")[0].equals(frame)
 
 
 def test_build_command_builds_every_member_of_a_collection(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_message_list_with_wrong_shape_names_file_and_field(tmp_path: Path):
     table = pa.table({"dataset": ["x"], "chosen": ["not a list"], "rejected": ["also not"],
                       "chosen_rating": [1.0], "rejected_rating": [0.0]})
     pq.write_table(table, folder / "train-00000-of-00001.parquet")
-    with pytest.raises(SourceFormatError, match=r"train-00000-of-00001\.parquet.*'chosen' must be a list of \{role, content\}"):
+    with pytest.raises(SourceFormatError, match=r"train-00000-of-00001\.parquet: field 'chosen' is stored as string where a list is expected"):
         build(tmp_path / "out", "argilla_dpo_mix", sources=str(tmp_path / "mirror"))
 
 

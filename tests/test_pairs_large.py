@@ -258,6 +258,9 @@ def test_a_line_that_is_not_one_record_is_an_error_naming_the_file(tmp_path):
     mirror.mkdir(parents=True)
     rec = shp_raw()[0][2]
     (mirror / "train.json").write_text(json.dumps(rec) + "\n" + json.dumps(rec)[:-5] + "\n")
+    other = tmp_path / "mirror" / "shp_2" / "stackexchange" / "y"  # every declared family of files is present
+    other.mkdir(parents=True)
+    (other / "train.json").write_text(json.dumps(rec) + "\n")
     with pytest.raises(SourceFormatError, match=r"x/train\.json"):
         build("shp_2", tmp_path / "out", sources=str(tmp_path / "mirror"))
 

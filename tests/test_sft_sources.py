@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import string
 from collections import Counter
 from pathlib import Path
@@ -52,11 +53,13 @@ def newline_rule(prompt: str) -> str:
 
 
 def flan_expected(*keys: str) -> Counter:
+    """The raw rows of each source, exact duplicates (equal inputs and targets) once, blank ones left out."""
+    unique = [dict.fromkeys((r["inputs"], r["targets"]) for r in raw_jsonl(key)) for key in keys]
     return Counter(
-        (("user", newline_rule(r["inputs"])), ("assistant", r["targets"]))
-        for key in keys
-        for r in raw_jsonl(key)
-        if not is_blank(r["inputs"]) and not is_blank(r["targets"])
+        (("user", newline_rule(inputs)), ("assistant", targets))
+        for rows in unique
+        for inputs, targets in rows
+        if not is_blank(inputs) and not is_blank(targets)
     )
 
 
@@ -70,7 +73,9 @@ def test_flan_rows_are_the_raw_rows_with_the_newline_rule(built: Path):
     assert any(p.endswith(":") for p in prompts)
     assert any(p != p.rstrip() and p.rstrip().endswith(":") and not p.endswith("\n") for p in prompts)
     assert sum(newline_rule(p) != p for p in prompts) >= 3
-    assert manifest(built / "flan_v2")["dropped"] == {"empty turn (a message is blank)": 3}
+    assert manifest(built / "flan_v2")["dropped"] == {
+        "empty turn (a message is blank)": 3, "exact duplicate of an earlier upstream row": 1
+    }
 
 
 def test_cot_takes_both_halves(built: Path):
@@ -241,10 +246,7 @@ def test_sharegpt_with_another_tokenizer_and_budget(tmp_path: Path):
     """A mirror build with a freshly trained tokenizer and a smaller budget: every chunk fits, counted with it."""
     texts = [t["value"] for c in raw_sharegpt() for t in c["conversations"]]
     tok_dir = train_tokenizer(texts, tmp_path / "tok", vocab_size=400)
-    mirror = tmp_path / "mirror" / "sharegpt"
-    mirror.mkdir(parents=True)
-    for path in (SAMPLES_DIR / "sharegpt").glob("*.json"):
-        (mirror / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(SAMPLES_DIR / "sharegpt", tmp_path / "mirror" / "sharegpt")
     catalog = catalog_with({"sharegpt": {"tokenizer": str(tok_dir), "max_tokens": 1500}})
     out = builder(tmp_path / "out", sources=str(tmp_path / "mirror"), catalog=catalog).build("sharegpt")
     df = rows(out)
@@ -256,10 +258,7 @@ def test_sharegpt_with_another_tokenizer_and_budget(tmp_path: Path):
 def test_sharegpt_names_an_unloadable_tokenizer(tmp_path: Path):
     from tulu_data.errors import TuluDataError
 
-    mirror = tmp_path / "mirror" / "sharegpt"
-    mirror.mkdir(parents=True)
-    for path in (SAMPLES_DIR / "sharegpt").glob("*.json"):
-        (mirror / path.name).write_bytes(path.read_bytes())
+    shutil.copytree(SAMPLES_DIR / "sharegpt", tmp_path / "mirror" / "sharegpt")
     catalog = catalog_with({"sharegpt": {"tokenizer": str(tmp_path / "no-such-tokenizer")}})
     with pytest.raises(TuluDataError, match="no-such-tokenizer.*params.tokenizer"):
         builder(tmp_path / "out", sources=str(tmp_path / "mirror"), catalog=catalog).build("sharegpt")

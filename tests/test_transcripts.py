@@ -176,7 +176,7 @@ def test_hh_rlhf_every_row_matches_the_raw_transcripts(tmp_path):
     for reason in (
         "chosen transcript: does not start with a 'Human:' turn",
         "chosen transcript: Human and Assistant turns do not alternate",
-        "chosen transcript: contains a NUL character",
+        "chosen: NUL character in text",  # counted by the typed reader, before the transcript parser
         "rejected transcript: missing",
         "chosen and rejected transcripts are identical",
         "one transcript is the other plus more turns (no differing turn)",
@@ -195,9 +195,11 @@ def test_hh_rlhf_is_byte_identical_and_independent_of_row_order_and_files(tmp_pa
     rows = read_hh_raw(SAMPLES_DIR / "hh_rlhf")
     random.Random(3).shuffle(rows)
     mirror = tmp_path / "mirror" / "hh_rlhf"
-    mirror.mkdir(parents=True)
-    # one plain jsonl file instead of four gzipped ones: a mirror may hold the rows any way
-    (mirror / "all.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # the rows dealt anew into the four upstream files, plain instead of gzipped (another form of the same names)
+    parts = ["harmless-base", "helpful-base", "helpful-online", "helpful-rejection-sampled"]
+    for i, part in enumerate(parts):
+        (mirror / part).mkdir(parents=True)
+        (mirror / part / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[i :: len(parts)]))
     third = build("hh_rlhf", tmp_path / "c", sources=str(tmp_path / "mirror"))
     assert parquet_bytes(third) == parquet_bytes(first)
 
@@ -275,7 +277,7 @@ def test_nectar_is_independent_of_row_and_answer_order(tmp_path):
 
 
 def test_nectar_missing_answer_field_names_the_file(tmp_path):
-    mirror = tmp_path / "mirror" / "nectar"
+    mirror = tmp_path / "mirror" / "nectar" / "data"
     mirror.mkdir(parents=True)
     pl.DataFrame({"prompt": ["\n\nHuman: hi\n\nAssistant:"], "answers": [[{"answer": "a", "model": "m"}]]}).write_parquet(
         mirror / "rlaif.parquet"

@@ -21,6 +21,7 @@ from .card import render_card
 from .catalog import Catalog, DatasetSpec, load_catalog
 from .context import RecipeContext, SourceFrameMemo
 from .errors import TuluDataError
+from .readers import READER_VERSION
 from .registry import get_recipe
 from .sources import ResolvedSource, resolve_source
 from .writer import read_manifest, read_splits, write_build
@@ -100,6 +101,7 @@ class Builder:
             payload = {
                 "recipe": rec.name,
                 "recipe_version": rec.version,
+                "reader_version": READER_VERSION,
                 "params": spec.params,
                 "seed": self.seed,
                 "sources": {k: [f["sha256"] for f in self.resolve(k).file_records()] for k in spec.sources},

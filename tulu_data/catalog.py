@@ -38,6 +38,7 @@ class SourceSpec:
     revision: str
     format: str
     data_files: tuple[str, ...] = ()
+    data_files_required: str = "all"  # all | any: whether every declared name must be present
     config: str | None = None
     split: str | None = None
     repo_type: str = "dataset"
@@ -128,6 +129,13 @@ def _check_unknown(entry: dict, allowed: set[str], where: str) -> None:
         raise CatalogError(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {sorted(allowed)}")
 
 
+def _choice(entry: dict, key: str, where: str, choices: tuple[str, ...], default: str) -> str:
+    value = entry.get(key, default)
+    if value not in choices:
+        raise CatalogError(f"{where}: field {key!r} must be one of {choices}, got {value!r}")
+    return value
+
+
 def _parse_source(key: str, entry: Any) -> SourceSpec:
     where = f"sources.{key}"
     if not isinstance(entry, dict):
@@ -143,6 +151,7 @@ def _parse_source(key: str, entry: Any) -> SourceSpec:
         revision=revision,
         format=fmt,
         data_files=_str_list(entry, "data_files", where),
+        data_files_required=_choice(entry, "data_files_required", where, ("all", "any"), "all"),
         config=_optional(entry, "config", where, str, None),
         split=_optional(entry, "split", where, str, None),
         repo_type=_optional(entry, "repo_type", where, str, "dataset"),

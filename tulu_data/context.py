@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from .sources import ResolvedSource, read_source
+from .typed import FieldTypes, ReadReport
 
 EXAMPLES_PER_REASON = 3
 FRAME_MEMO_GB = float(os.environ.get("TULU_DATA_FRAME_MEMO_GB", "4"))
@@ -27,7 +28,7 @@ class SourceFrameMemo:
 
     def __init__(self, budget_gb: float = FRAME_MEMO_GB) -> None:
         self.budget = int(budget_gb * 1e9)
-        self.frames: OrderedDict[tuple, tuple[pl.DataFrame, int]] = OrderedDict()
+        self.frames: OrderedDict[tuple, tuple[pl.DataFrame, ReadReport, int]] = OrderedDict()
         self.hits = 0
 
     @staticmethod
@@ -36,20 +37,23 @@ class SourceFrameMemo:
         files = tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats)
         return (source.spec.key, source.spec.format, files, repr(options))
 
-    def read(self, source: ResolvedSource, reader: Callable[[], pl.DataFrame], *options: Any) -> pl.DataFrame:
-        """The frame for (`source`, `options`): kept, or read with `reader` and kept if it fits."""
+    def read(
+        self, source: ResolvedSource, reader: Callable[[], tuple[pl.DataFrame, ReadReport]], *options: Any
+    ) -> tuple[pl.DataFrame, ReadReport]:
+        """The frame (and what reading dropped) for (`source`, `options`): kept, or read with `reader` and kept if it fits."""
         key = self.key(source, *options)
         if key in self.frames:
             self.frames.move_to_end(key)
             self.hits += 1
-            return self.frames[key][0].clone()
-        df = reader()
+            df, report, _ = self.frames[key]
+            return df.clone(), report
+        df, report = reader()
         size = int(df.estimated_size())
         if size <= self.budget:
-            self.frames[key] = (df, size)
-            while sum(n for _, n in self.frames.values()) > self.budget:
+            self.frames[key] = (df, report, size)
+            while sum(n for *_, n in self.frames.values()) > self.budget:
                 self.frames.popitem(last=False)
-        return df.clone()
+        return df.clone(), report
 
 
 def _shorten(value: Any, limit: int = 160) -> Any:
@@ -95,21 +99,28 @@ class RecipeContext:
         key: str,
         required: list[str] | tuple[str, ...] = (),
         with_file: bool = False,
-        fields: dict[str, pl.DataType] | None = None,
+        fields: FieldTypes | None = None,
     ) -> pl.DataFrame:
-        """All rows of source `key`; counts them as rows in. Missing `required` fields raise with the file name.
+        """All rows of source `key`, typed by `fields`; counts rows in and the rows reading dropped.
 
-        `fields`: the fields the recipe reads and their types, a hint that lets readers skip the rest
-        (see `sources.read_file`).
+        `fields`: every upstream field the recipe reads, with its type (see `readers`): values of another
+        kind are dropped and counted, never coerced. `required` fields missing from a file raise, naming it.
         """
         source = self.source(key)
         options = (tuple(required), with_file, fields)
 
-        def read() -> pl.DataFrame:
-            return read_source(source, required=required, with_file=with_file, fields=fields)
+        def read() -> tuple[pl.DataFrame, ReadReport]:
+            report = ReadReport()
+            return read_source(source, required=required, with_file=with_file, fields=fields, report=report), report
 
-        df = self.frame_memo.read(source, read, *options) if self.frame_memo is not None else read()
-        self.rows_in[key] = self.rows_in.get(key, 0) + df.height
+        df, report = self.frame_memo.read(source, read, *options) if self.frame_memo is not None else read()
+        for reason, n in report.drops.items():
+            self.drops[reason] += n
+            kept = self.drop_examples.setdefault(reason, [])
+            kept.extend(report.examples.get(reason, [])[: EXAMPLES_PER_REASON - len(kept)])
+        if source.ignored:
+            self.notes.setdefault("files not read", {})[key] = list(source.ignored)
+        self.rows_in[key] = self.rows_in.get(key, 0) + df.height + sum(report.drops.values())
         return df
 
     def dataset(self, name: str) -> dict[str, pl.DataFrame]:

@@ -44,7 +44,8 @@ def battle_pairs(ctx: RecipeContext, df: pl.DataFrame) -> dict[str, pl.DataFrame
 def chatbot_arena_conversations(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """lmsys/chatbot_arena_conversations: the winner's conversation is chosen, the other one rejected."""
     key = only_source(ctx)
-    df = ctx.frame(key, required=["winner", "conversation_a", "conversation_b"])
+    fields = {"winner": pl.String, "conversation_a": ops.MESSAGES, "conversation_b": ops.MESSAGES}
+    df = ctx.frame(key, required=list(fields), fields=fields)
     df = df.select(
         pl.col("winner").cast(pl.String),
         messages_column(ctx, key, df, "conversation_a"),
@@ -94,9 +95,10 @@ def arena_human_preference(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """lmsys-arena-human-preference-55k: prompt and answers are JSON lists, one entry per turn; winner flags pick the side."""
     texts = ["prompt", "response_a", "response_b"]
     flags = ["winner_model_a", "winner_model_b", "winner_tie"]
-    df = ctx.frame(only_source(ctx), required=texts + flags)
-    df = df.select(*texts, *[pl.col(f).cast(pl.Int64, strict=False) for f in flags])
-    one_winner = (pl.sum_horizontal(flags) == 1) & pl.all_horizontal([pl.col(f).is_in([0, 1]) for f in flags])
+    fields = {**{t: pl.String for t in texts}, **{f: pl.Float64 for f in flags}}
+    df = ctx.frame(only_source(ctx), required=texts + flags, fields=fields)
+    df = df.select(*texts, *flags)
+    one_winner = (pl.sum_horizontal(flags) == 1) & pl.all_horizontal([pl.col(f).is_in([0.0, 1.0]) for f in flags])
     df = ctx.drop(df, ~one_winner.fill_null(False), "winner flags do not name exactly one of model_a, model_b, tie")
     df = ctx.drop(df, pl.col("winner_tie") == 1, "tie (no preference)")
     df = df.with_columns(decode_json_lists(df[c]) for c in texts)

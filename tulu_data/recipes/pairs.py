@@ -88,7 +88,8 @@ def label(ctx: RecipeContext) -> pl.Expr:
 @recipe("orca_dpo_pairs", version="1", kind="preference")
 def orca_dpo_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Intel/orca_dpo_pairs: the question is the user turn, chosen/rejected the answers; the system prompt is dropped."""
-    df = ctx.frame(only_source(ctx), required=["question", "chosen", "rejected"])
+    fields = {"question": pl.String, "chosen": pl.String, "rejected": pl.String}
+    df = ctx.frame(only_source(ctx), required=list(fields), fields=fields)
     df = df.select(
         single_turn(pl.col("question"), pl.col("chosen")).alias("chosen"),
         single_turn(pl.col("question"), pl.col("rejected")).alias("rejected"),
@@ -105,7 +106,8 @@ def message_list_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """
     key = only_source(ctx)
     score_columns = list(ctx.param("score_columns", []))
-    df = ctx.frame(key, required=["chosen", "rejected", *score_columns])
+    fields = {"chosen": ops.MESSAGES, "rejected": ops.MESSAGES, **{c: pl.Float64 for c in score_columns}}
+    df = ctx.frame(key, required=list(fields), fields=fields)
     scores = []
     if score_columns:
         chosen_score, rejected_score = score_columns
@@ -123,9 +125,11 @@ def alpaca_farm_preference(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     The user turn is the instruction, followed by a blank line and the input when the input is not
     blank; rows whose preference is anything but 1 or 2 are dropped.
     """
-    df = ctx.frame(only_source(ctx), required=["instruction", "input", "output_1", "output_2", "preference"])
-    preference = pl.col("preference").cast(pl.Int64, strict=False)
-    df = ctx.drop(df, ~preference.is_in([1, 2]), "preference is not 1 or 2")
+    texts = ["instruction", "input", "output_1", "output_2"]
+    fields = {**{t: pl.String for t in texts}, "preference": pl.Float64}
+    df = ctx.frame(only_source(ctx), required=list(fields), fields=fields)
+    preference = pl.col("preference")
+    df = ctx.drop(df, ~preference.is_in([1.0, 2.0]), "preference is not 1 or 2")
     instruction = pl.col("instruction").str.strip_chars()
     extra = pl.col("input").cast(pl.String).fill_null("").str.strip_chars()
     user = pl.when(extra != "").then(instruction + "\n\n" + extra).otherwise(instruction)

@@ -16,6 +16,12 @@ from tulu_data.registry import recipe
 
 HELPSTEER_ASPECTS = ("helpfulness", "correctness", "coherence", "complexity")  # verbosity is left out
 FOUND_ERROR = "found_error"
+PRM800K_FIELDS: dict[str, pl.DataType] = {
+    "question": pl.Struct(
+        {"problem": pl.String, "ground_truth_solution": pl.String, "pre_generated_steps": pl.List(pl.String)}
+    ),
+    "label": pl.Struct({"finish_reason": pl.String}),
+}
 
 
 def pick_per_group(df: pl.DataFrame, group: str, draw: str, key: str) -> pl.DataFrame:
@@ -38,7 +44,8 @@ def helpsteer(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     or whose responses all tie, give no pair.
     """
     key = only_source(ctx)
-    df = ctx.frame(key, required=["prompt", "response", *HELPSTEER_ASPECTS])
+    fields = {"prompt": pl.String, "response": pl.String, **{a: pl.Float64 for a in HELPSTEER_ASPECTS}}
+    df = ctx.frame(key, required=list(fields), fields=fields)
     df = df.select(
         pl.col("prompt").cast(pl.String).str.strip_chars(),
         pl.col("response").cast(pl.String).str.strip_chars(),
@@ -94,7 +101,9 @@ def require_struct_fields(ctx: RecipeContext, key: str, df: pl.DataFrame, column
     """Fail, naming the files, when struct column `column` lacks one of `fields`."""
     dtype = df.schema[column]
     have = {f.name for f in dtype.fields} if isinstance(dtype, pl.Struct) else set()
-    missing = [f for f in fields if f not in have]
+    present = df.filter(pl.col(column).is_not_null())
+    # a typed read gives every declared sub-field; one that is null wherever its parent is set is missing
+    missing = [f for f in fields if f not in have or present[column].struct.field(f).null_count() == present.height]
     if missing:
         names = ", ".join(f"'{column}.{f}'" for f in missing)
         raise SourceFormatError(f"{source_files(ctx, key)}: missing field(s) {names} (found {dtype})")
@@ -109,7 +118,7 @@ def prm800k_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     is that sample's ground-truth solution. Problems without a usable found_error sample are skipped.
     """
     key = only_source(ctx)
-    df = ctx.frame(key, required=["question", "label"])
+    df = ctx.frame(key, required=["question", "label"], fields=PRM800K_FIELDS)
     require_struct_fields(ctx, key, df, "question", ["problem", "ground_truth_solution", "pre_generated_steps"])
     require_struct_fields(ctx, key, df, "label", ["finish_reason"])
     question = pl.col("question").struct

@@ -258,7 +258,8 @@ def tulu_v2_instructions(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     a random sample of that many rows (null: all). Rows with a blank instruction or output are dropped."""
     key = next(iter(ctx.sources))
     name = label(ctx)
-    df = ctx.frame(key, required=["instruction", "output"])
+    fields = {"instruction": pl.String, "input": pl.String, "output": pl.String}
+    df = ctx.frame(key, required=["instruction", "output"], fields=fields)
     if "input" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.String).alias("input"))
     df = df.select(pl.col("instruction", "input", "output").cast(pl.String))
@@ -304,7 +305,8 @@ def tulu_v2_wizardlm(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """`{from, value}` conversations (human/gpt alternating); param `n`: a random sample of that many."""
     key = next(iter(ctx.sources))
     name = label(ctx)
-    df = ctx.frame(key, required=["conversations"]).select("conversations")
+    fields = {"conversations": pl.List(pl.Struct({"from": pl.String, "value": pl.String}))}
+    df = ctx.frame(key, required=["conversations"], fields=fields).select("conversations")
     df = from_value_pairs(ctx, df, key).select("messages")
     blank_turn = pl.col("messages").list.eval(blank(pl.element().struct.field("content"))).list.any()
     df = ctx.drop(df, blank_turn, "empty turn (a message is blank)")
@@ -366,7 +368,7 @@ def tulu_v2_hard_coded(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     key = next(iter(ctx.sources))
     name = label(ctx)
     repeat = int(ctx.param("repeat", 10))
-    df = ctx.frame(key, required=["Prompt", "Output"]).select(pl.col("Prompt", "Output").cast(pl.String))
+    df = ctx.frame(key, required=["Prompt", "Output"], fields={"Prompt": pl.String, "Output": pl.String}).select(pl.col("Prompt", "Output").cast(pl.String))
     df = ctx.drop(df, blank(pl.col("Prompt")) | blank(pl.col("Output")), "empty turn (a message is blank)")
     df = df.with_columns(row_ids(df, ["Prompt", "Output"], prefix=f"{name}_"))
     copies = pl.concat([df.with_columns(pl.col("id") + f"_{k}") for k in range(repeat)])

@@ -152,7 +152,8 @@ def tulu_v2_sharegpt(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     turn pairs of at most `max_tokens` tokens (each turn: its tokens + `turn_overhead_tokens`)."""
     key = next(iter(ctx.sources))
     name = label(ctx)
-    df = ctx.frame(key, required=["id", "conversations"]).select(pl.col("id").cast(pl.String), "conversations")
+    fields = {"id": pl.String, "conversations": pl.List(pl.Struct({"from": pl.String, "value": pl.String}))}
+    df = ctx.frame(key, required=list(fields), fields=fields).select(pl.col("id").cast(pl.String), "conversations")
     df = from_value_pairs(ctx, df, key).select("id", "messages")
     blank_turn = pl.col("messages").list.eval(blank(pl.element().struct.field("content"))).list.any()
     df = ctx.drop(df, blank_turn, "empty turn (a message is blank)")  # whole conversations, before counting tokens

@@ -120,7 +120,7 @@ def _label(ctx: RecipeContext) -> str:
 @recipe("hh_rlhf_pairs", version="1", kind="preference")
 def hh_rlhf_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Parse chosen and rejected transcripts; shared turns are the prompt, the first differing turn each response."""
-    raw = ctx.frame("hh_rlhf", required=["chosen", "rejected"])
+    raw = ctx.frame("hh_rlhf", required=["chosen", "rejected"], fields={"chosen": pl.String, "rejected": pl.String})
     chosen_turns, chosen_problem = transcript_turns(pl.col("chosen"))
     rejected_turns, rejected_problem = transcript_turns(pl.col("rejected"))
     df = raw.select(
@@ -170,7 +170,8 @@ def _check_answer_fields(ctx: RecipeContext, df: pl.DataFrame, source_key: str) 
 @recipe("nectar_pairs", version="1", kind="preference")
 def nectar_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Prompt parsed into turns; chosen = the top-ranked answer; rejected = a keyed-random strictly lower-ranked one."""
-    raw = ctx.frame("nectar", required=["prompt", "answers"])
+    fields = {"prompt": pl.String, "answers": pl.List(pl.Struct({"answer": pl.String, "rank": pl.Float64}))}
+    raw = ctx.frame("nectar", required=["prompt", "answers"], fields=fields)
     _check_answer_fields(ctx, raw, "nectar")
     turns, problem = transcript_turns(pl.col("prompt"))
     df = raw.select(

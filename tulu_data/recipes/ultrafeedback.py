@@ -196,7 +196,7 @@ def drop_duplicate_rows(ctx: RecipeContext, df: pl.DataFrame) -> pl.DataFrame:
 
 def truthfulqa_questions(ctx: RecipeContext) -> pl.Series:
     """The TruthfulQA questions, stripped."""
-    questions = ctx.frame(TQA, required=["question"])["question"].cast(pl.String)
+    questions = ctx.frame(TQA, required=["question"], fields={"question": pl.String})["question"].cast(pl.String)
     return questions.str.strip_chars().drop_nulls().unique().sort()
 
 
