@@ -71,15 +71,17 @@ def child_read(kind: str, target: str, mirror: Path) -> dict:
     from tulu_data.catalog import load_catalog
     from tulu_data.recipes import pairs_large
     from tulu_data.sources import resolve_source
+    from tulu_data.typed import ReadReport
 
     source = resolve_source(load_catalog().source(target), str(mirror))
     required = pairs_large.SHP_REQUIRED if target == "shp_2" else pairs_large.STACK_EXCHANGE_REQUIRED
+    fields = {f: pairs_large.SHP_FIELDS[f] if target == "shp_2" else pairs_large.STACK_EXCHANGE_FIELDS[f] for f in required}
     want = math.ceil(CAP * 1.03)
     started = time.perf_counter()
     if kind == "engine":
-        files = pairs_large.scan_rows(source, required)
+        files = pairs_large.scan_rows(source, required, fields, ReadReport())
         file_idx, row_idx = pairs_large.keyed_order(files, 42, want)
-        frames = list(pairs_large.iter_drawn_rows(files, file_idx, row_idx, np.arange(len(file_idx)), required))
+        frames = list(pairs_large.iter_drawn_rows(files, file_idx, row_idx, np.arange(len(file_idx)), fields))
         rows_in, rows = sum(f.count for f in files), sum(f.height for f in frames)
     else:
         if target == "shp_2":

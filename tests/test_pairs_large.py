@@ -22,6 +22,7 @@ from tulu_data.catalog import load_catalog
 from tulu_data.errors import SourceFormatError
 from tulu_data.recipes import pairs_large
 from tulu_data.sources import SAMPLES_DIR
+from tulu_data.typed import ReadReport
 
 # --------------------------------------------------------------------------------------------
 # helpers: an independent reading of the raw files
@@ -225,8 +226,8 @@ def test_jsonl_rows_are_gathered_across_blocks(tmp_path, monkeypatch, block):
         assert len(starts) == len(records)
         file = pairs_large.FileRows(path, name, "jsonl", len(starts), starts, ends)
         wanted = np.array(sorted(random.Random(block).sample(range(40), 15)), dtype=np.int64)
-        got = pairs_large._jsonl_rows(file, wanted)
-        assert got.to_dicts() == [records[i] for i in wanted]
+        got, kept = pairs_large._jsonl_rows(file, wanted, {"i": pl.Int64, "text": pl.String}, ReadReport())
+        assert got.to_dicts() == [records[i] for i in wanted] and kept.all()
 
 
 def test_parquet_rows_read_only_the_drawn_rows(tmp_path):
@@ -235,7 +236,22 @@ def test_parquet_rows_read_only_the_drawn_rows(tmp_path):
     df.write_parquet(path, row_group_size=7)
     file = pairs_large.FileRows(path, "x.parquet", "parquet", 100)
     rows = np.array([0, 6, 7, 50, 99], dtype=np.int64)
-    assert pairs_large._parquet_rows(file, rows, ["b", "missing"]).to_dicts() == [{"b": f"t{i}"} for i in rows]
+    assert pairs_large._parquet_table(file, rows, ["b", "missing"]).to_pylist() == [{"b": f"t{i}"} for i in rows]
+
+
+def test_drawn_rows_with_a_wrong_typed_field_are_counted_and_their_ranks_follow(tmp_path):
+    records = [{"i": i, "text": f"t{i}"} for i in range(10)]
+    records[4]["text"] = ["a", "list"]
+    records[7]["text"] = "NUL\u0000inside"
+    path = tmp_path / "x.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    starts, ends = pairs_large.jsonl_row_spans(path)
+    file = pairs_large.FileRows(path, "x.jsonl", "jsonl", len(starts), starts, ends)
+    rows = np.array([1, 4, 7, 9], dtype=np.int64)
+    df, report = pairs_large._drawn_rows_of(file, rows, np.array([10, 11, 12, 13]), {"i": pl.Int64, "text": pl.String})
+    assert df.to_dicts() == [{"i": 1, "text": "t1", "__rank": 10}, {"i": 9, "text": "t9", "__rank": 13}]
+    assert report.drops == {"text: a list where text is expected": 1, "text: NUL character in text": 1}
+    assert report.examples["text: a list where text is expected"][0]["line"] == 5
 
 
 def test_missing_field_names_the_file(tmp_path):

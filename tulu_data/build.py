@@ -33,6 +33,25 @@ def fingerprint(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+DUPLICATE_ID = "duplicate output row (same id as another row: the same content)"
+
+
+def unique_ids(ctx: RecipeContext, df: pl.DataFrame) -> pl.DataFrame:
+    """Keep one row per `id` (the one with the smallest content hash, so input order never decides); count the rest."""
+    if "id" not in df.columns or df["id"].is_unique().all():
+        return df
+    tie = ops.content_ids(df, [c for c in df.columns if c != "id"])
+    keep = (
+        df.select(pl.col("id"), tie.alias("__tie"))
+        .with_row_index("__row")
+        .sort("id", "__tie")
+        .filter(pl.col("id").is_first_distinct())["__row"]
+        .sort()
+    )
+    ctx.count_drop(DUPLICATE_ID, df.height - keep.len())
+    return df[keep]
+
+
 @dataclass
 class BuildEvent:
     """What happened to one dataset during a build (shown by the CLI)."""
@@ -92,7 +111,10 @@ class Builder:
 
     def resolve(self, key: str) -> ResolvedSource:
         if key not in self._resolved:
-            self._resolved[key] = resolve_source(self.catalog.source(key), self.sources)
+            resolved = resolve_source(self.catalog.source(key), self.sources)
+            if resolved.ignored:
+                self.report(f"[yellow]notice[/]: source {key}: not read (not a declared file): {', '.join(resolved.ignored)}")
+            self._resolved[key] = resolved
         return self._resolved[key]
 
     def dataset_fingerprint(self, spec: DatasetSpec) -> str:
@@ -133,10 +155,19 @@ class Builder:
             frame_memo=self.frame_memo,
         )
         splits = rec.fn(ctx)
+        ignored = {k: list(self.resolve(k).ignored) for k in spec.sources if self.resolve(k).ignored}
+        if ignored:
+            ctx.note("files not read", ignored)
         if not isinstance(splits, dict) or not splits:
             raise TuluDataError(f"recipe {rec.name!r} returned no splits for {name!r}")
         if rec.kind in ops.SCHEMAS:
             splits = {s: ops.schema_cast(df, ops.SCHEMAS[rec.kind]) for s, df in splits.items()}
+        splits = {s: unique_ids(ctx, df) for s, df in splits.items()}
+        if spec.allow_empty and any(df.height for df in splits.values()):
+            empty = sorted(s for s, df in splits.items() if df.height == 0)
+            if empty:
+                ctx.note("empty splits left out (allow_empty)", empty)
+            splits = {s: df for s, df in splits.items() if df.height}
         manifest = {
             "name": name,
             "kind": rec.kind,

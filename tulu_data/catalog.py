@@ -67,6 +67,7 @@ class DatasetSpec:
     departures: tuple[str, ...] = ()
     citations: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
+    allow_empty: bool = False  # a split left with 0 rows is not written (else the build fails, naming the drops)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ def _parse_dataset(name: str, entry: Any, sources: dict[str, SourceSpec]) -> Dat
         departures=_str_list(entry, "departures", where),
         citations=_str_list(entry, "citations", where),
         depends_on=_str_list(entry, "depends_on", where),
+        allow_empty=_optional(entry, "allow_empty", where, bool, False),
     )
     for key in spec.sources:
         if key not in sources:

@@ -118,8 +118,6 @@ class RecipeContext:
             self.drops[reason] += n
             kept = self.drop_examples.setdefault(reason, [])
             kept.extend(report.examples.get(reason, [])[: EXAMPLES_PER_REASON - len(kept)])
-        if source.ignored:
-            self.notes.setdefault("files not read", {})[key] = list(source.ignored)
         self.rows_in[key] = self.rows_in.get(key, 0) + df.height + sum(report.drops.values())
         return df
 

@@ -17,5 +17,9 @@ class SourceFormatError(TuluDataError):
     """A source file is not in the upstream format: the message names the file and the field."""
 
 
+class EmptyBuildError(TuluDataError):
+    """Every row of a split was dropped: the message names the drop reasons that took them."""
+
+
 class MixtureShortfallError(TuluDataError):
     """A strict mixture part has fewer rows than asked for."""

@@ -66,30 +66,42 @@ def arrow_schema(fields: FieldTypes) -> pa.Schema:
 # typed reading, one function per format
 
 
-def _from_records(records: list[dict], fields: FieldTypes) -> pl.DataFrame:
+def _from_records(records: list[tuple[int, dict]], fields: FieldTypes) -> pl.DataFrame:
     """A frame from records whose declared fields were already checked (so no value is coerced)."""
-    return pl.from_arrow(pa.Table.from_pylist(records, schema=arrow_schema(fields)))  # type: ignore[return-value]
+    table = pa.Table.from_pylist([record for _, record in records], schema=arrow_schema(fields))
+    return pl.from_arrow(table)  # type: ignore[return-value]
 
 
-def _typed_json_lines(data: bytes, path: Path, fields: FieldTypes, report: ReadReport) -> pl.DataFrame:
+def parse_json_lines(
+    data: bytes, path: Path, fields: FieldTypes, report: ReadReport, numbers: list[int] | None = None
+) -> tuple[pl.DataFrame, list[int] | None]:
+    """JSON lines typed by `fields`; also the numbers of the lines kept when some were dropped (else None).
+
+    `numbers`: what to call each non-blank line in messages (default: its line number in `data`).
+    """
     import pyarrow.json as pj
 
-    check_json_lines(data, path)
     if b"\\u0000" not in data:
         options = pj.ParseOptions(explicit_schema=arrow_schema(fields), unexpected_field_behavior="ignore")
         try:
-            return pl.from_arrow(pj.read_json(io.BytesIO(data), parse_options=options))  # type: ignore[return-value]
+            return pl.from_arrow(pj.read_json(io.BytesIO(data), parse_options=options)), None  # type: ignore[return-value]
         except pa.ArrowInvalid:
             pass  # a value of another kind, or text pyarrow refuses: find the rows below
     records = []
-    for number, line in enumerate(data.split(b"\n"), 1):
-        if not line.strip():
-            continue
+    lines = (line for line in enumerate(data.split(b"\n"), 1) if line[1].strip())
+    for i, (number, line) in enumerate(lines):
+        number = numbers[i] if numbers is not None else number
         try:
             records.append((number, json.loads(line)))
         except ValueError as err:
             raise SourceFormatError(f"{path}, line {number}: not a JSON record ({err})") from err
-    return _from_records(check_records(records, fields, str(path), report), fields)
+    good = check_records(records, fields, str(path), report)
+    return _from_records(good, fields), [number for number, _ in good]
+
+
+def _typed_json_lines(data: bytes, path: Path, fields: FieldTypes, report: ReadReport) -> pl.DataFrame:
+    check_json_lines(data, path)
+    return parse_json_lines(data, path, fields, report)[0]
 
 
 def _typed_json_array(data: bytes, path: Path, fields: FieldTypes, report: ReadReport) -> pl.DataFrame:
@@ -152,20 +164,37 @@ def _typed_parquet(path: Path, fields: FieldTypes, report: ReadReport) -> pl.Dat
     except Exception as err:
         raise SourceFormatError(f"{path}: cannot be read as parquet: {err}") from err
     columns = [c for c in fields if c in stored.names]
-    for name in columns:
+    check_parquet_kinds(path, stored, fields)
+    try:
+        table = pq.read_table(path, columns=columns)
+    except Exception as err:
+        raise SourceFormatError(f"{path}: cannot be read as parquet: {err}") from err
+    return drop_nul_rows(table, path, fields, report)[0]
+
+
+def check_parquet_kinds(path: Path, stored: pa.Schema, fields: FieldTypes) -> None:
+    """Fail, naming the file and field, when a stored column does not hold the declared kind."""
+    for name in [c for c in fields if c in stored.names]:
         if not _kind_matches(stored.field(name).type, fields[name]):
             raise SourceFormatError(
                 f"{path}: field {name!r} is stored as {stored.field(name).type} where {expected_kind(fields[name])} "
                 "is expected (the whole column has the wrong type)"
             )
-    try:
-        table = pq.read_table(path, columns=columns)
-    except Exception as err:
-        raise SourceFormatError(f"{path}: cannot be read as parquet: {err}") from err
-    if _has_nul(table):
-        good = check_records(list(enumerate(table.to_pylist(), 1)), fields, str(path), report, unit="row")
-        return _from_records(good, {c: fields[c] for c in columns})
-    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def drop_nul_rows(
+    table: pa.Table, path: Path, fields: FieldTypes, report: ReadReport, numbers: list[int] | None = None
+) -> tuple[pl.DataFrame, list[int] | None]:
+    """A parquet table as a frame; rows whose text holds NUL are dropped and counted.
+
+    Also returns the numbers of the rows kept when some were dropped (else None); `numbers` names the
+    table's rows in messages (default: 1, 2, ...).
+    """
+    if not _has_nul(table):
+        return pl.from_arrow(table), None  # type: ignore[return-value]
+    numbered = list(zip(numbers or range(1, table.num_rows + 1), table.to_pylist(), strict=True))
+    good = check_records(numbered, fields, str(path), report, unit="row")
+    return _from_records(good, {c: fields[c] for c in table.column_names if c in fields}), [n for n, _ in good]
 
 
 def _typed_text_table(df: pl.DataFrame, path: Path, fields: FieldTypes, report: ReadReport) -> pl.DataFrame:

@@ -136,13 +136,13 @@ def _short(value: Any, limit: int = 120) -> Any:
 
 def check_records(
     records: list[tuple[int, Any]], fields: FieldTypes, where: str, report: ReadReport, unit: str = "line"
-) -> list[dict]:
-    """The records (with their line or record numbers) that have every declared field's type; the rest are counted.
+) -> list[tuple[int, dict]]:
+    """The (number, record) pairs whose record has every declared field's type; the rest are counted.
 
     A record that is not a JSON object, or a field that no record of the file has with its declared kind,
     is the wrong shape for the whole file: `SourceFormatError` naming the file, the field and the first line.
     """
-    good: list[dict] = []
+    good: list[tuple[int, dict]] = []
     seen_ok: Counter = Counter()
     first_bad: dict[str, tuple[int, str]] = {}
     for number, record in records:
@@ -160,7 +160,7 @@ def check_records(
                 first_bad.setdefault(name, (number, found))
             problem = problem or (name, found)
         if problem is None:
-            good.append(record)
+            good.append((number, record))
         else:
             report.drop(problem[1], where, number, record.get(problem[0]))
     for name, (number, found) in first_bad.items():

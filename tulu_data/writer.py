@@ -23,6 +23,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import EmptyBuildError
+
 TARGET_SHARD_BYTES = 256 * 1024 * 1024
 ROW_GROUP_ROWS = 50_000
 
@@ -148,13 +150,31 @@ def replace_dir(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def check_not_empty(splits: dict[str, pl.DataFrame], manifest: dict) -> None:
+    """Fail, naming the drop reasons that took the rows, when there is no split or a split has 0 rows."""
+    empty = [split for split, df in splits.items() if df.height == 0]
+    if splits and not empty:
+        return
+    dropped = manifest.get("dropped") or {}
+    reasons = "; ".join(f"{reason} ({n:,})" for reason, n in list(dropped.items())[:4])
+    raise EmptyBuildError(
+        f"{manifest.get('name', 'build')}: split(s) {', '.join(empty) or '(none)'} would have 0 rows; "
+        + (f"rows dropped by: {reasons}" if reasons else "the sources gave no rows")
+        + ". Nothing was written (set `allow_empty: true` in the catalog entry to leave empty splits out)"
+    )
+
+
 def write_build(
     target: Path,
     splits: dict[str, pl.DataFrame],
     manifest: dict,
     render_card: Callable[[dict], str],
 ) -> dict:
-    """Write splits, manifest and card to `target` atomically; returns the completed manifest."""
+    """Write splits, manifest and card to `target` atomically; returns the completed manifest.
+
+    A split with 0 rows is never written (`datasets` cannot load one): `EmptyBuildError` names the drops.
+    """
+    check_not_empty(splits, manifest)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:

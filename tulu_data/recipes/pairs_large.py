@@ -26,7 +26,6 @@ rules". Rows never read and rows read past the cap are counted as "over the cap"
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import math
 from collections import deque
@@ -43,8 +42,11 @@ import pyarrow.parquet as pq
 from tulu_data import ops, steps
 from tulu_data.context import RecipeContext
 from tulu_data.errors import SourceFormatError
+from tulu_data.filecheck import check_file, check_json_lines
+from tulu_data.readers import check_parquet_kinds, drop_nul_rows, parse_json_lines
 from tulu_data.registry import recipe
 from tulu_data.sources import ResolvedSource, file_format, read_file, require_columns
+from tulu_data.typed import FieldTypes, ReadReport
 
 OVERSAMPLE = 0.03
 BLOCK_BYTES = 64 << 20
@@ -105,8 +107,9 @@ def _first_record(path: Path, starts: np.ndarray, ends: np.ndarray) -> dict:
     raise SourceFormatError(f"{path}: first record longer than {BLOCK_BYTES:,} bytes")
 
 
-def _scan_file(source: ResolvedSource, path: Path, required: list[str]) -> FileRows:
+def _scan_file(source: ResolvedSource, path: Path, required: list[str], fields: FieldTypes, report: ReadReport) -> FileRows:
     fmt = file_format(path, source.spec.format)
+    check_file(path, fmt)
     rel = source.relative(path)
     if fmt == "parquet":
         try:
@@ -118,8 +121,10 @@ def _scan_file(source: ResolvedSource, path: Path, required: list[str]) -> FileR
             raise SourceFormatError(
                 f"{path}: missing field(s) {', '.join(map(repr, missing))} (found: {', '.join(meta.schema_arrow.names)})"
             )
+        check_parquet_kinds(path, meta.schema_arrow, fields)
         return FileRows(path, rel, fmt, meta.metadata.num_rows)
     if fmt == "jsonl":
+        check_json_lines(next(_blocks(path))[1], path)
         starts, ends = jsonl_row_spans(path)
         if len(starts):
             record = _first_record(path, starts, ends)
@@ -127,16 +132,25 @@ def _scan_file(source: ResolvedSource, path: Path, required: list[str]) -> FileR
             if missing:
                 raise SourceFormatError(f"{path}: missing field(s) {', '.join(map(repr, missing))} (found: {', '.join(record)})")
         return FileRows(path, rel, fmt, len(starts), starts, ends)
-    df = read_file(path, source.spec.format)  # a JSON array: no cheap way to count, read it whole (upstream ships JSON lines)
+    # a JSON array: no cheap way to count, read it whole (upstream ships JSON lines); rows dropped here are counted here
+    df = read_file(path, source.spec.format, fields=fields, report=report)
     if df.height:
         require_columns(df, required, str(path))
     return FileRows(path, rel, fmt, df.height)
 
 
-def scan_rows(source: ResolvedSource, required: list[str]) -> list[FileRows]:
-    """Count the rows of every file of `source` (files in parallel) and check each has the `required` fields."""
+def scan_rows(source: ResolvedSource, required: list[str], fields: FieldTypes, report: ReadReport) -> list[FileRows]:
+    """Count the rows of every file of `source` (files in parallel) and check each has the `required` fields.
+
+    Checks that need no parsing of the rows (file damage, stored column types) run here, before any draw.
+    """
+    reports = [ReadReport() for _ in source.files]
     with ThreadPoolExecutor(WORKERS) as pool:
-        return list(pool.map(lambda path: _scan_file(source, path, required), source.files))
+        files = list(pool.map(lambda i: _scan_file(source, source.files[i], required, fields, reports[i]),
+                              range(len(source.files))))
+    for file_report in reports:
+        report.merge(file_report)
+    return files
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +189,7 @@ def keyed_order(files: list[FileRows], seed: int, take: int) -> tuple[np.ndarray
 # reading only the rows drawn
 
 
-def _parquet_rows(file: FileRows, rows: np.ndarray, columns: list[str]) -> pl.DataFrame:
+def _parquet_table(file: FileRows, rows: np.ndarray, columns: list[str]) -> pa.Table:
     """Rows `rows` (sorted) of a parquet file, decoding only the row groups that hold them."""
     pf = pq.ParquetFile(file.path)
     columns = [c for c in columns if c in pf.schema_arrow.names]
@@ -185,7 +199,7 @@ def _parquet_rows(file: FileRows, rows: np.ndarray, columns: list[str]) -> pl.Da
     for group in np.unique(group_of):
         local = rows[group_of == group] - bounds[group]
         tables.append(pf.read_row_group(int(group), columns=columns).take(pa.array(local)))
-    return pl.from_arrow(pa.concat_tables(tables))  # type: ignore[return-value]
+    return pa.concat_tables(tables)
 
 
 def _gather(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
@@ -198,8 +212,11 @@ def _gather(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bytes:
     return b"\n".join([view[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]) + b"\n"
 
 
-def _jsonl_rows(file: FileRows, rows: np.ndarray) -> pl.DataFrame:
-    """Rows `rows` (sorted) of a JSON lines file: their bytes gathered block by block, parsed together."""
+def _jsonl_rows(file: FileRows, rows: np.ndarray, fields: FieldTypes, report: ReadReport) -> tuple[pl.DataFrame, np.ndarray]:
+    """Rows `rows` (sorted) of a JSON lines file: their bytes gathered block by block, parsed together, typed.
+
+    Also returns which of `rows` were kept (rows with a wrong-typed field or bad text are counted in `report`).
+    """
     assert file.starts is not None and file.ends is not None
     starts, ends = file.starts[rows], file.ends[rows]
     pieces: list[bytes] = []
@@ -223,30 +240,43 @@ def _jsonl_rows(file: FileRows, rows: np.ndarray) -> pl.DataFrame:
     if done != len(rows):
         raise SourceFormatError(f"{file.path}: ended before row {int(rows[done]) + 1} (file changed while reading?)")
     data = b"".join(pieces)
-    try:
-        df = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
-    except Exception as err:
-        raise SourceFormatError(f"{file.path}: cannot be read as JSON lines: {err}") from err
-    if df.height != len(rows):
+    numbers = (rows + 1).tolist()  # row numbers in the file (blank lines are not rows)
+    df, kept = parse_json_lines(data, file.path, fields, report, numbers=numbers)
+    mask = np.ones(len(rows), dtype=bool) if kept is None else np.isin(rows + 1, np.asarray(kept, dtype=np.int64))
+    if df.height != int(mask.sum()):
         raise SourceFormatError(f"{file.path}: {len(rows)} lines gave {df.height} records (a line is not one JSON record)")
-    return df
+    return df, mask
 
 
-def _drawn_rows_of(file: FileRows, rows: np.ndarray, rank: np.ndarray, columns: list[str]) -> pl.DataFrame:
+def _drawn_rows_of(
+    file: FileRows, rows: np.ndarray, rank: np.ndarray, fields: FieldTypes
+) -> tuple[pl.DataFrame, ReadReport]:
+    """The drawn rows of one file, typed, with their rank; and what reading them dropped."""
+    report = ReadReport()
+    columns = list(fields)
     if file.fmt == "parquet":
-        df = _parquet_rows(file, rows, columns)
+        df, kept = drop_nul_rows(_parquet_table(file, rows, columns), file.path, fields, report, (rows + 1).tolist())
+        mask = None if kept is None else np.isin(rows + 1, np.asarray(kept, dtype=np.int64))
     elif file.fmt == "jsonl":
-        df = _jsonl_rows(file, rows)
-    else:
-        df = read_file(file.path, "json")[rows]
+        df, mask = _jsonl_rows(file, rows, fields, report)
+    else:  # rows dropped by the typed read of a JSON array were counted when the file was scanned
+        df, mask = read_file(file.path, "json", fields=fields)[rows], None
     df = df.select([c for c in columns if c in df.columns])
-    return df.with_columns(pl.Series("__rank", rank, dtype=pl.Int64))
+    rank = rank if mask is None else rank[mask]
+    return df.with_columns(pl.Series("__rank", rank, dtype=pl.Int64)), report
 
 
 def iter_drawn_rows(
-    files: list[FileRows], file_idx: np.ndarray, row_idx: np.ndarray, ranks: np.ndarray, columns: list[str]
+    files: list[FileRows],
+    file_idx: np.ndarray,
+    row_idx: np.ndarray,
+    ranks: np.ndarray,
+    fields: FieldTypes,
+    report: ReadReport | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Per file, the drawn rows (upstream columns among `columns`) with their keyed-order rank as `__rank`.
+    """Per file, the drawn rows (upstream `fields`, typed) with their keyed-order rank as `__rank`.
+
+    Rows dropped by the typed read are counted in `report`, file by file in file order.
 
     Frames come in file order. Up to WORKERS next files are read in background threads while the caller
     works on the current one (parquet decoding releases the GIL), so never more than WORKERS + 1 files'
@@ -259,25 +289,29 @@ def iter_drawn_rows(
         jobs.append((files[int(i)], row_idx[mine][order], ranks[mine][order]))
     waiting = iter(jobs)
     with ThreadPoolExecutor(WORKERS) as pool:
-        pending: deque[Future[pl.DataFrame]] = deque()
+        pending: deque[Future[tuple[pl.DataFrame, ReadReport]]] = deque()
 
         def read_ahead() -> None:
             job = next(waiting, None)
             if job is not None:
-                pending.append(pool.submit(_drawn_rows_of, *job, columns))
+                pending.append(pool.submit(_drawn_rows_of, *job, fields))
 
         for _ in range(WORKERS):
             read_ahead()
         while pending:
-            current = pending.popleft().result()
+            current, file_report = pending.popleft().result()
+            if report is not None:
+                report.merge(file_report)
             read_ahead()
             yield current
             del current
 
 
-def read_rows(files: list[FileRows], file_idx: np.ndarray, row_idx: np.ndarray, ranks: np.ndarray, columns: list[str]) -> pl.DataFrame:
+def read_rows(
+    files: list[FileRows], file_idx: np.ndarray, row_idx: np.ndarray, ranks: np.ndarray, fields: FieldTypes
+) -> pl.DataFrame:
     """All drawn rows as one frame (see `iter_drawn_rows`)."""
-    frames = list(iter_drawn_rows(files, file_idx, row_idx, ranks, columns))
+    frames = list(iter_drawn_rows(files, file_idx, row_idx, ranks, fields))
     if not frames:
         return pl.DataFrame({"__rank": pl.Series([], dtype=pl.Int64)})
     return _concat(frames, files[0].path.parent)
@@ -298,7 +332,7 @@ def sampled_preference(
     ctx: RecipeContext,
     source_key: str,
     required: list[str],
-    optional: list[str],
+    fields: FieldTypes,
     build: Callable[[pl.DataFrame], pl.DataFrame],
 ) -> pl.DataFrame:
     """Draw rows in keyed (file, row) order, build pairs, validate, and keep the first `cap` that pass.
@@ -307,7 +341,8 @@ def sampled_preference(
     the `__rank` column.
     """
     cap = ctx.param("cap", ops.PREFERENCE_CAP)
-    files = scan_rows(ctx.source(source_key), required)
+    report = ReadReport()
+    files = scan_rows(ctx.source(source_key), required, fields, report)
     total = sum(f.count for f in files)
     if total == 0:
         raise SourceFormatError(f"source {source_key!r}: no rows in {', '.join(str(f.path) for f in files)}")
@@ -317,7 +352,7 @@ def sampled_preference(
     while read < total:
         file_idx, row_idx = keyed_order(files, ctx.seed, want)
         # one file at a time: only the pairs that passed the rules pile up, never a whole round's raw rows
-        for raw in iter_drawn_rows(files, file_idx[read:], row_idx[read:], np.arange(read, want), required + optional):
+        for raw in iter_drawn_rows(files, file_idx[read:], row_idx[read:], np.arange(read, want), fields, report):
             valid = steps.validate_preference(ctx, build(raw))
             del raw
             survivors += valid.height
@@ -329,6 +364,9 @@ def sampled_preference(
     if cap is not None and total > read:
         ctx.count_drop(f"over the {cap:,}-row cap (seeded shuffle)", total - read)
     ctx.note("rows read (keyed random order of file and row)", read)
+    for reason, n in report.drops.items():
+        ctx.count_drop(reason, n)
+        ctx.drop_examples.setdefault(reason, report.examples.get(reason, []))
     df = _concat(kept, ctx.source(source_key).root)
     del kept
     df = steps.cap_rows(ctx, df, cap, rank="__rank")
@@ -363,6 +401,10 @@ def _pairs(ctx: RecipeContext, df: pl.DataFrame, prompt: pl.Expr, chosen: pl.Exp
 
 
 SHP_REQUIRED = ["history", "human_ref_A", "human_ref_B", "labels"]
+SHP_FIELDS: FieldTypes = {
+    "history": pl.String, "human_ref_A": pl.String, "human_ref_B": pl.String, "labels": pl.Float64,
+    "score_A": pl.Float64, "score_B": pl.Float64, "domain": pl.String,
+}
 
 
 @recipe("shp_pairs", version="1", kind="preference")
@@ -370,8 +412,8 @@ def shp_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Post as the user turn; labels 1 means comment A is preferred, 0 comment B; no score-ratio filter."""
 
     def build(raw: pl.DataFrame) -> pl.DataFrame:
-        labels = pl.col("labels").cast(pl.Int64, strict=False)
-        raw = ctx.drop(raw, ~labels.is_in([0, 1]), "labels is neither 1 (A preferred) nor 0 (B preferred)")
+        labels = pl.col("labels")
+        raw = ctx.drop(raw, ~labels.is_in([0.0, 1.0]), "labels is neither 1 (A preferred) nor 0 (B preferred)")
         a_wins = labels == 1
         extra = []
         if {"score_A", "score_B"} <= set(raw.columns):
@@ -391,8 +433,7 @@ def shp_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
             extra,
         )
 
-    optional = ["score_A", "score_B", "domain"]
-    return {"train": sampled_preference(ctx, "shp_2", SHP_REQUIRED, optional, build)}
+    return {"train": sampled_preference(ctx, "shp_2", SHP_REQUIRED, SHP_FIELDS, build)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,6 +441,7 @@ def shp_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
 
 
 STACK_EXCHANGE_REQUIRED = ["question", "response_j", "response_k"]
+STACK_EXCHANGE_FIELDS: FieldTypes = {"question": pl.String, "response_j": pl.String, "response_k": pl.String, "qid": pl.Int64}
 
 
 @recipe("stack_exchange_pairs", version="1", kind="preference")
@@ -410,4 +452,4 @@ def stack_exchange_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
         extra = [pl.col("qid").cast(pl.Int64, strict=False)] if "qid" in raw.columns else []
         return _pairs(ctx, raw, pl.col("question"), pl.col("response_j"), pl.col("response_k"), extra)
 
-    return {"train": sampled_preference(ctx, "stack_exchange_paired", STACK_EXCHANGE_REQUIRED, ["qid"], build)}
+    return {"train": sampled_preference(ctx, "stack_exchange_paired", STACK_EXCHANGE_REQUIRED, STACK_EXCHANGE_FIELDS, build)}
