@@ -448,7 +448,7 @@ def ultrafeedback_overall(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
 
 @recipe("ultrafeedback_binarized_cleaned", version="2", kind="preference")
 def ultrafeedback_binarized_cleaned(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
-    """H4-style splits from raw UltraFeedback: TruthfulQA removed, defective chosen dropped, seeded test hold-out.
+    """H4-style splits from raw UltraFeedback: TruthfulQA removed, defect rule of version 2, seeded test hold-out.
 
     Pairs follow the H4 rule (as `ultrafeedback_overall`, including version 2's defect rule). `test_size` rows (default 2,000), but never
     more than a tenth of the pairs (at least 2 when there are 4 or more), are held out by a keyed draw
