@@ -127,7 +127,7 @@ def nectar() -> None:
          "answers": answers(("100 °C at sea level.", "gpt-4", 1.0), ("Around 90 °C.", "llama-2-7b-chat", 3.0),
                             ("It depends on pressure; 100 °C at 1 atm.", "gpt-3.5-turbo", 2.0),
                             ("Cold.", "mistral-7b-instruct", 4.0))},
-        # multi-turn prompt: parsed into turns (the published script flattened it into one user turn)
+        # multi-turn prompt: parsed into turns (as the final published conversion script does)
         {"prompt": H("I need a name for a cat.") + A("How about Whiskers?") + H("Something more unusual.") + "\n\nAssistant:",
          "answers": answers(("Try 'Quasar'.", "gpt-4", 1.0), ("Whiskers.", "alpaca-7b", 2.0), ("Dog.", "dolly-v2-12b", 3.0))},
         # a single answer: nothing to reject -> dropped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from datasets import Dataset
+from label_reference import trained_runs
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 from trl.chat_template_utils import has_generation_markers, is_chat_template_stop_token_trained
@@ -41,7 +42,8 @@ EXPECTED_TEXT = (
     "<|user|>\nBye\n"
     "<|assistant|>\nAu revoir.</s>"
 )
-EXPECTED_TRAINED = ["Hello! How can I help?</s>", "Au revoir.</s>"]
+# Trained (RECIPES.md): each assistant content + eos, and the "\n" after eos unless the message is the last.
+EXPECTED_TRAINED = ["Hello! How can I help?</s>\n", "Au revoir.</s>"]
 
 EDGE_CASES = [
     [{"role": "user", "content": "  only a user turn \n"}],
@@ -88,21 +90,6 @@ def metaspace_tokenizer() -> PreTrainedTokenizerFast:
     return set_tulu_template(wrapped)
 
 
-def trained_runs(tokenizer: PreTrainedTokenizerFast, input_ids: list[int], labels: list[int]) -> list[str]:
-    """Decode each contiguous run of trained (non -100) tokens."""
-    runs: list[list[int]] = []
-    previous_trained = False
-    for token, label in zip(input_ids, labels, strict=True):
-        trained = label != IGNORE_INDEX
-        if trained:
-            assert label == token
-            if not previous_trained:
-                runs.append([])
-            runs[-1].append(token)
-        previous_trained = trained
-    return [tokenizer.decode(run) for run in runs]
-
-
 def test_reference_renderer_matches_recipe_text() -> None:
     assert render_tulu(CONVERSATION, "</s>") == EXPECTED_TEXT
 
@@ -143,17 +130,17 @@ def test_unknown_role_is_rejected(tokenizer: PreTrainedTokenizerFast) -> None:
         tokenizer.apply_chat_template([{"role": "tool", "content": "x"}], tokenize=False)
 
 
-def test_encoder_trains_exactly_assistant_content_and_eos(tokenizer: PreTrainedTokenizerFast) -> None:
+def test_encoder_trains_assistant_content_eos_and_newline(tokenizer: PreTrainedTokenizerFast) -> None:
     encoded = encode_with_labels(tokenizer, CONVERSATION)
     assert tokenizer.decode(encoded["input_ids"]) == EXPECTED_TEXT
     assert trained_runs(tokenizer, encoded["input_ids"], encoded["labels"]) == EXPECTED_TRAINED
     masked_text = tokenizer.decode(
         [t for t, lab in zip(encoded["input_ids"], encoded["labels"], strict=True) if lab == IGNORE_INDEX]
     )
-    # Everything else is masked, including each "<|assistant|>\n" header and the newline after eos.
+    # Everything else is masked, including each "<|assistant|>\n" header. This tokenizer has no BOS.
     assert masked_text == (
         "<|system|>\nBe brief.\n<|user|>\nHi there\n<|assistant|>\n"
-        "\n<|system|>\nNow answer in French.\n<|user|>\nBye\n<|assistant|>\n"
+        "<|system|>\nNow answer in French.\n<|user|>\nBye\n<|assistant|>\n"
     )
 
 
@@ -183,7 +170,7 @@ def test_metaspace_tokenizer_template_and_encoder_agree(metaspace_tokenizer: Pre
         ]
     encoded = encode_with_labels(metaspace_tokenizer, CONVERSATION)
     runs = trained_runs(metaspace_tokenizer, encoded["input_ids"], encoded["labels"])
-    assert [run.strip() for run in runs] == EXPECTED_TRAINED
+    assert [run.strip() for run in runs] == [run.strip() for run in EXPECTED_TRAINED]
 
 
 def test_trl_sees_generation_markers_and_a_trained_stop_token(tokenizer: PreTrainedTokenizerFast) -> None:

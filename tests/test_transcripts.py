@@ -11,6 +11,7 @@ import io
 import json
 import random
 import re
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -100,26 +101,34 @@ def test_first_difference_finds_the_first_differing_turn():
 _MARK = re.compile(r"\n\n(Human|Assistant):")
 
 
-def oracle_turns(text: str | None) -> list[tuple[str, str]] | None:
+def oracle_turns(text: str | None, check_alternation: bool = True) -> list[tuple[str, str]] | None:
     """Turns of a transcript by a plain regex split, or None when malformed."""
     if text is None or "\x00" in text:
         return None
     pieces = _MARK.split("\n\n" + text.lstrip())
     if pieces[0] != "" or len(pieces) < 3:
         return None
-    turns = [(pieces[i], pieces[i + 1].strip()) for i in range(1, len(pieces), 2)]
-    if any(role != ("Human" if i % 2 == 0 else "Assistant") for i, (role, _) in enumerate(turns)):
+    turns = [("user" if role == "Human" else "assistant", pieces[i + 1].strip()) for i in range(1, len(pieces), 2)
+             for role in [pieces[i]]]
+    if turns[0][0] != "user" or (check_alternation and not oracle_alternates(turns)):
         return None
-    return [("user" if role == "Human" else "assistant", content) for role, content in turns]
+    return turns
+
+
+def oracle_alternates(turns: list[tuple[str, str]]) -> bool:
+    return all(role == ("user" if i % 2 == 0 else "assistant") for i, (role, _) in enumerate(turns))
 
 
 def oracle_hh_pair(chosen: str | None, rejected: str | None):
-    c, r = oracle_turns(chosen), oracle_turns(rejected)
+    """The pair the rule gives: alternation is checked on the kept turns only (up to the first difference)."""
+    c, r = oracle_turns(chosen, check_alternation=False), oracle_turns(rejected, check_alternation=False)
     if c is None or r is None:
         return None
     k = 0
     while k < min(len(c), len(r)) and c[k] == r[k]:
         k += 1
+    if not (oracle_alternates(c[: k + 1]) and oracle_alternates(r[: k + 1])):
+        return None
     if k == min(len(c), len(r)) or c[k][0] != "assistant":
         return None
     pair = (tuple(c[: k + 1]), tuple(r[: k + 1]))
@@ -209,10 +218,12 @@ def test_hh_rlhf_is_byte_identical_and_independent_of_row_order_and_files(tmp_pa
 
 
 def oracle_nectar(row: dict):
-    turns = oracle_turns(row["prompt"])
+    turns = oracle_turns(row["prompt"], check_alternation=False)
     if turns is None or turns[-1] != ("assistant", ""):
         return None
     prompt = tuple(turns[:-1])
+    if not oracle_alternates([*prompt, ("assistant", "answer")]):
+        return None
     ranked = [a for a in row["answers"] if a["rank"] is not None]
     if not ranked:
         return None
@@ -286,3 +297,63 @@ def test_nectar_missing_answer_field_names_the_file(tmp_path):
 
     with pytest.raises(SourceFormatError, match=r"rlaif\.parquet.*'rank'"):
         build("nectar", tmp_path / "out", sources=str(tmp_path / "mirror"))
+
+
+# --------------------------------------------------------------------------------------------
+# alternation is checked on what is kept (issue 11)
+
+SHARED = "\n\nHuman: Can you help me?\n\nAssistant: Sure.\n\nHuman: What is 2+2?"
+NOT_ALTERNATING_REASON = "chosen transcript: Human and Assistant turns do not alternate"
+
+
+def test_hh_pairs_that_stop_alternating_after_the_cut_are_kept(tmp_path):
+    """Transcripts that stop alternating only after the first differing turn (cut off anyway) give a pair;
+    a transcript that stops alternating before it is still dropped."""
+    tails = [
+        ("\n\nAssistant: 4.\n\nHuman: Thanks\n\nHuman: Bye", "\n\nAssistant: 5."),
+        ("\n\nAssistant: Four.", "\n\nAssistant: Five.\n\nAssistant: Sorry, four."),
+        ("\n\nAssistant: 4\n\nAssistant: (four)\n\nHuman: ok", "\n\nAssistant: 22\n\nHuman: no\n\nHuman: ?"),
+    ]
+    kept = [{"chosen": SHARED + c, "rejected": SHARED + r} for c, r in tails]
+    early = {"chosen": "\n\nHuman: a\n\nHuman: b\n\nAssistant: c", "rejected": "\n\nHuman: a\n\nHuman: b\n\nAssistant: d"}
+    mirror = tmp_path / "mirror" / "hh_rlhf"
+    shutil.copytree(SAMPLES_DIR / "hh_rlhf", mirror)
+    (mirror / "harmless-base" / "train.jsonl.gz").unlink()  # the same name, plain: the samples' rows plus these
+    rows = read_hh_raw(SAMPLES_DIR / "hh_rlhf" / "harmless-base") + kept + [early]
+    (mirror / "harmless-base" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    folder = build("hh_rlhf", tmp_path / "out", sources=str(tmp_path / "mirror"))
+    got = {(as_turns(r["chosen"]), as_turns(r["rejected"])) for r in output_rows(folder)}
+    prompt = (("user", "Can you help me?"), ("assistant", "Sure."), ("user", "What is 2+2?"))
+    for chosen, rejected in (("4.", "5."), ("Four.", "Five."), ("4", "22")):
+        assert (prompt + (("assistant", chosen),), prompt + (("assistant", rejected),)) in got
+    assert not any(c[0] == ("user", "a") for c, _ in got)
+    before = json.loads((build("hh_rlhf", tmp_path / "samples") / "manifest.json").read_text())["dropped"]
+    after = json.loads((folder / "manifest.json").read_text())["dropped"]
+    assert after[NOT_ALTERNATING_REASON] == before[NOT_ALTERNATING_REASON] + 1  # only the early one
+
+
+def test_nectar_checks_alternation_on_the_kept_prompt(tmp_path):
+    answers = [{"answer": "Yes.", "model": "m1", "rank": 1.0}, {"answer": "No.", "model": "m2", "rank": 2.0}]
+    prompts = {
+        "\n\nHuman: a\n\nAssistant: b\n\nHuman: c\n\nAssistant:": "kept",
+        "\n\nHuman: a\n\nAssistant: b\n\nAssistant:": "prompt: Human and Assistant turns do not alternate",
+        "\n\nHuman: a\n\nHuman: b": "prompt: does not end with an open 'Assistant:' turn",
+    }
+    mirror = tmp_path / "mirror" / "nectar" / "data"
+    mirror.mkdir(parents=True)
+    pl.DataFrame({"prompt": list(prompts), "answers": [answers] * len(prompts)}).write_parquet(mirror / "rlaif.parquet")
+    folder = build("nectar", tmp_path / "out", sources=str(tmp_path / "mirror"))
+    rows = output_rows(folder)
+    assert [as_turns(r["chosen"]) for r in rows] == [
+        (("user", "a"), ("assistant", "b"), ("user", "c"), ("assistant", "Yes."))
+    ]
+    dropped = json.loads((folder / "manifest.json").read_text())["dropped"]
+    assert dropped == {reason: 1 for reason in prompts.values() if reason != "kept"}
+
+
+def test_cards_state_the_departures_from_the_final_published_script(tmp_path):
+    for name, outdated in (("hh_rlhf", "repeating the prompt"), ("nectar", "flattening")):
+        card = (build(name, tmp_path / name) / "README.md").read_text()
+        assert 'so an inline "Human:"' in card or "so an inline marker inside a turn splits it" in card, name
+        assert "Stricter drop rules" in card, name
+        assert outdated not in card, name

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from make_ultrafeedback_samples import PLANTED, PLANTED_DEFECTS, TRUTHFULQA
+from make_ultrafeedback_samples import PLANTED, PLANTED_DEFECTS, TRUTHFULQA, completion, r
+from make_ultrafeedback_samples import row as raw_row
 
 from tulu_data.build import Builder
 from tulu_data.catalog import load_catalog
@@ -213,15 +214,24 @@ def test_overall_follows_the_h4_rule_within_the_mean_aspects_prompts(built):
     mean_keys = {(s, c[0]["content"]) for s, c in mean.select("source", "chosen").iter_rows()}
     candidates = prompts_of(raw_rows(), lambda r: not is_truthfulqa(r))
     expected = {k: r for k, r in candidates.items() if k in mean_keys}
-    defective = {k for k, r in expected.items() if any(is_defect(c) for c in best_completions(r, overall_score))}
+    # A defective completion is never chosen while a sound one ties with it; if all best are defective,
+    # the prompt is dropped.
+    defective = {k for k, r in expected.items() if all(is_defect(c) for c in best_completions(r, overall_score))}
     assert defective, "the samples plant a defective best completion"
     check_dataset(splits["train"], {k: r for k, r in expected.items() if k not in defective}, overall_score, strict=False)
+    assert not any(chosen_is_defective(expected[(p["source"], p["chosen"][0]["content"])], p)
+                   for p in splits["train"].iter_rows(named=True))
     assert manifest["dropped"]["prompt not in ultrafeedback_mean_aspects"] == len(candidates) - len(expected)
     assert sum(v for k, v in manifest["dropped"].items() if "overall_score defect" in k) == len(defective)
 
 
 def is_defect(c: dict) -> bool:
     return c["overall_score"] == 10 and c["fine-grained_score"] <= 2
+
+
+def chosen_is_defective(raw: dict, pair: dict) -> bool:
+    text = pair["chosen"][-1]["content"]
+    return any(is_defect(c) for c in raw["completions"] if (c["response"] or "").strip() == text)
 
 
 def best_completions(row: dict, score: Score) -> list[dict]:
@@ -250,7 +260,7 @@ def test_binarized_cleaned_splits(built):
     for pair in pairs.iter_rows(named=True):
         row = expected[(pair["source"], pair["prompt"])]
         check_pair(row, pair, overall_score, strict=False)
-        assert not any(is_defect(c) for c in best_completions(row, overall_score))
+        assert not chosen_is_defective(row, pair)
     assert manifest["notes"]["test_rows"] == {"test_prefs": test.height, "test_sft": test.height // 2}
 
 
@@ -379,3 +389,53 @@ def test_parquet_mirror_and_off_type_values_give_identical_output(tmp_path):
         with pytest.raises(SourceFormatError, match=r"evol_instruct\.jsonl: field 'completions' .* line 1: "
                            r"completions\[\]\.overall_score: text where a number is expected"):
             Builder(catalog=catalog, sources=str(off_type), out=tmp_path / "out_off").build(name)
+
+
+# ---- the old overall_score defect among tied best completions (issue 11) ----------------------------
+
+DEFECT_DROP = "chosen completion has the old overall_score defect (overall_score 10, fine-grained_score <= 2)"
+
+
+def tied_with_a_defect(i: int) -> dict:
+    """The issue's rows: overall scores [10 with fine-grained 1.0, 10 with fine-grained 5.0, 8, 6]."""
+    return raw_row("evol_instruct", f"Name a prime number greater than {i}.", [
+        completion("pythia-12b", r(1, 1, 1, 1), f"Defective answer {i}.", overall=10.0),
+        completion("gpt-4", r(5, 5, 5, 5), f"The prime {i} answer.", overall=10.0),
+        completion("alpaca-7b", r(4, 4, 4, 4), f"An eight answer {i}.", overall=8.0),
+        completion("vicuna-33b", r(3, 3, 3, 3), f"A six answer {i}.", overall=6.0),
+    ])  # fmt: skip
+
+
+def only_defects_at_the_top(i: int) -> dict:
+    """Every best completion is defective (one alone, or two tied): no usable chosen, the prompt is dropped."""
+    top = [completion("pythia-12b", r(1, 2, 1, 2), f"Broken top {i}.", overall=10.0)]
+    if i % 2:
+        top.append(completion("falcon-40b", r(2, 2, 2, 2), f"Second broken top {i}.", overall=10.0))
+    return raw_row("sharegpt", f"Explain item {i} of the list.", [
+        *top,
+        completion("alpaca-7b", r(4, 4, 4, 4), f"Plain answer {i}.", overall=8.0),
+        completion("vicuna-33b", r(3, 3, 3, 3), f"Weak answer {i}.", overall=6.0),
+    ])  # fmt: skip
+
+
+def test_a_defective_completion_is_left_out_of_the_tied_best_draw(tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(UF_SAMPLES, mirror / "ultrafeedback")
+    shutil.copytree(TQA_SAMPLES, mirror / "truthful_qa")
+    tied = [tied_with_a_defect(i) for i in range(12)]
+    broken = [only_defects_at_the_top(i) for i in range(4)]
+    for raw in tied + broken:  # appended to the upstream files they name as source
+        with (mirror / "ultrafeedback" / f"{raw['source']}.jsonl").open("a") as handle:
+            handle.write(json.dumps(raw) + "\n")
+    builder = Builder(catalog=load_catalog(), sources=str(mirror), out=tmp_path / "out")
+    for name, split in (("ultrafeedback_overall", "train"), ("ultrafeedback_binarized_cleaned", None)):
+        path = builder.build(name)
+        splits, manifest = read_splits(path), read_manifest(path)
+        pairs = pl.concat([splits[split]] if split else [splits["train_prefs"], splits["test_prefs"]])
+        by_prompt = {c[0]["content"]: (c, rej, sc) for c, rej, sc in pairs.select("chosen", "rejected", "score_chosen").iter_rows()}
+        for i, raw in enumerate(tied):
+            chosen, rejected, score = by_prompt[raw["instruction"]]  # every prompt of the issue keeps its pair
+            assert chosen[-1]["content"] == f"The prime {i} answer." and score == 10.0, name
+            assert rejected[-1]["content"] != chosen[-1]["content"]
+        assert not {raw["instruction"] for raw in broken} & set(by_prompt), name
+        assert manifest["dropped"][DEFECT_DROP] == len(broken) + 1, name  # + the sample's defective best

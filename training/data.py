@@ -30,6 +30,7 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from .chat_format import (
     ENCODER_VERSION,
+    bos_ids,
     encode_batch_with_labels,
     render_tulu,
     split_preference_pair,
@@ -185,7 +186,7 @@ def _encode_preference(batch: dict[str, list], tokenizer: Any, task: str) -> dic
     """Tokenize each pair as whole conversations, split after the prompt.
 
     The prompt is rendered with the generation prompt and tokenized alone (what the model sees at
-    inference); each full conversation is tokenized in one pass (as in SFT), so a reply keeps the
+    inference); like every sequence it starts with BOS when the tokenizer has one. Each full conversation is tokenized in one pass (as in SFT), so a reply keeps the
     tokens it has in context (a sentencepiece tokenizer would add a word-start marker to a reply
     tokenized alone). The split is where the prompt and both conversations stop agreeing, normally
     the whole prompt. A pair whose turns do not line up gets empty ids and is dropped by the caller;
@@ -204,14 +205,15 @@ def _encode_preference(batch: dict[str, list], tokenizer: Any, task: str) -> dic
         prompts.append(render_tulu(prompt, eos, add_generation_prompt=True) if ok else "")
         chosen.append(render_tulu(chosen_turns, eos) if ok else "")
         rejected.append(render_tulu(rejected_turns, eos) if ok else "")
-    prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    chosen_ids = tokenizer(chosen, add_special_tokens=False)["input_ids"]
-    rejected_ids = tokenizer(rejected, add_special_tokens=False)["input_ids"]
+    bos = bos_ids(tokenizer)
+    prompt_ids, chosen_ids, rejected_ids = (
+        [bos + list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        for texts in (prompts, chosen, rejected)
+    )
     columns: dict[str, list] = {"prompt_ids": [], "chosen_ids": [], "rejected_ids": [], "boundary_merges": []}
     for prompt_row, chosen_row, rejected_row, ok in zip(
         prompt_ids, chosen_ids, rejected_ids, valid, strict=True
     ):
-        prompt_row, chosen_row, rejected_row = list(prompt_row), list(chosen_row), list(rejected_row)
         if not ok:
             prompt_row, chosen_row, rejected_row = [], [], []
         split = min(

@@ -33,7 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, HfArgumentParser, PreTrainedModel, get_scheduler, set_seed
 
-from .chat_format import prompt_messages, render_tulu, set_tulu_template
+from .chat_format import encode_prompts, prompt_messages, set_tulu_template
 from .common import end_distributed, load_training_rows, setup_logging, tokenizer_for
 from .config import accumulation_steps, world_size
 from .modeling import is_tiny, load_causal_lm, load_reward_model
@@ -533,14 +533,11 @@ def tokenize_prompts(rows: Dataset, tokenizer: Any, max_prompt_length: int) -> t
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
         columns = list(batch)
-        texts = []
-        for index in range(len(batch[columns[0]])):
-            messages = prompt_messages({column: batch[column][index] for column in columns})
-            texts.append(
-                render_tulu(messages, tokenizer.eos_token, add_generation_prompt=True) if messages else ""
-            )
-        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return {"prompt_ids": [list(x) if text else [] for x, text in zip(ids, texts, strict=True)]}
+        prompts = [
+            prompt_messages({column: batch[column][index] for column in columns})
+            for index in range(len(batch[columns[0]]))
+        ]
+        return {"prompt_ids": encode_prompts(tokenizer, prompts)}
 
     encoded = rows.map(encode, batched=True, remove_columns=rows.column_names, desc="Tokenizing prompts")
     kept = encoded.filter(lambda ids: 0 < len(ids) <= max_prompt_length, input_columns="prompt_ids")

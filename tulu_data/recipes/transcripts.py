@@ -7,7 +7,9 @@ such a string into `{role, content}` turns with polars string expressions (no pe
   (start of a line, mid-sentence) is text, not a new turn;
 - leading whitespace before the first marker is tolerated (so "Human: hi" and " \\n\\nHuman: hi" parse);
   any other text before the first marker makes the transcript malformed;
-- the turns must alternate Human, Assistant, Human, ... starting with Human;
+- the turns must start with Human and alternate Human, Assistant, Human, ... in the part a recipe keeps
+  (hh_rlhf keeps the turns up to the first differing one, Nectar the prompt without its open
+  "Assistant:" turn), so a transcript that stops alternating only in a cut-off tail still gives a pair;
 - contents are stripped; an empty turn (e.g. a transcript ending in "\\n\\nAssistant:") stays as an
   empty message, which the common preference steps then drop (counted);
 - a NUL character in the text is treated as malformed (the parser uses it as a separator).
@@ -32,11 +34,12 @@ HAS_NUL = "contains a NUL character"
 MISSING = "missing"
 
 
-def transcript_turns(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def transcript_turns(text: pl.Expr, check_alternation: bool = True) -> tuple[pl.Expr, pl.Expr]:
     """(turns, problem) for a column of transcripts.
 
     `turns` is a list of `{role, content}` (roles user/assistant, contents stripped); `problem` is null
-    for a well-formed transcript, else a short reason (then `turns` must not be used).
+    for a well-formed transcript, else a short reason (then `turns` must not be used). Without
+    `check_alternation` the caller checks alternation (with `alternates`) on the turns it keeps.
     """
     normalized = pl.lit("\n\n") + text.str.strip_chars_start()
     marked = normalized.str.replace_all(HUMAN_MARKER, _SEP + "H", literal=True).str.replace_all(
@@ -45,8 +48,6 @@ def transcript_turns(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     parts = marked.str.split(_SEP)
     turns = parts.list.slice(1)
     el = pl.element()
-    expected_role = pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.lit("H")).otherwise(pl.lit("A"))
-    alternates = turns.list.eval(el.str.slice(0, 1) == expected_role).list.all()
     messages = turns.list.eval(
         pl.struct(
             pl.when(el.str.starts_with("H")).then(pl.lit("user")).otherwise(pl.lit("assistant")).alias("role"),
@@ -60,11 +61,17 @@ def transcript_turns(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .then(pl.lit(HAS_NUL))
         .when((parts.list.first() != "") | (turns.list.len() == 0) | ~turns.list.first().str.starts_with("H"))
         .then(pl.lit(NOT_HUMAN_FIRST))
-        .when(~alternates)
+        .when(pl.lit(check_alternation) & ~alternates(messages))
         .then(pl.lit(NOT_ALTERNATING))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     return messages, problem
+
+
+def alternates(turns: pl.Expr) -> pl.Expr:
+    """True where a list of messages goes user, assistant, user, ... (an empty list alternates)."""
+    expected = pl.when(pl.int_range(pl.len()) % 2 == 0).then(pl.lit("user")).otherwise(pl.lit("assistant"))
+    return turns.list.eval(pl.element().struct.field("role") == expected).list.all()
 
 
 def parse_transcripts(texts: pl.Series | list[str | None]) -> pl.DataFrame:
@@ -117,12 +124,16 @@ def _label(ctx: RecipeContext) -> str:
 # HH-RLHF
 
 
-@recipe("hh_rlhf_pairs", version="1", kind="preference")
+@recipe("hh_rlhf_pairs", version="2", kind="preference")
 def hh_rlhf_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
-    """Parse chosen and rejected transcripts; shared turns are the prompt, the first differing turn each response."""
+    """Parse chosen and rejected transcripts; shared turns are the prompt, the first differing turn each response.
+
+    Alternation is checked on what is kept, the turns up to the first differing one (version 2; version
+    1 checked whole transcripts and dropped pairs that stop alternating only after that turn).
+    """
     raw = ctx.frame("hh_rlhf", required=["chosen", "rejected"], fields={"chosen": pl.String, "rejected": pl.String})
-    chosen_turns, chosen_problem = transcript_turns(pl.col("chosen"))
-    rejected_turns, rejected_problem = transcript_turns(pl.col("rejected"))
+    chosen_turns, chosen_problem = transcript_turns(pl.col("chosen"), check_alternation=False)
+    rejected_turns, rejected_problem = transcript_turns(pl.col("rejected"), check_alternation=False)
     df = raw.select(
         chosen_turns.alias("c"),
         chosen_problem.alias("c_problem"),
@@ -134,6 +145,9 @@ def hh_rlhf_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     df = drop_malformed(ctx, df, "r_problem", "rejected transcript")
     df = df.with_columns(first_difference(df, "c", "r"))
     c_len, r_len, split = pl.col("c").list.len(), pl.col("r").list.len(), pl.col("split")
+    for column, side in (("c", "chosen"), ("r", "rejected")):
+        kept = pl.col(column).list.head(split + 1)
+        df = ctx.drop(df, ~alternates(kept), f"{side} transcript: {NOT_ALTERNATING}")
     df = ctx.drop(df, (split == c_len) & (split == r_len), "chosen and rejected transcripts are identical")
     df = ctx.drop(df, (split == c_len) | (split == r_len), "one transcript is the other plus more turns (no differing turn)")
     df = ctx.drop(df, split % 2 == 0, "the first differing turn is a Human turn, not an Assistant response")
@@ -167,13 +181,18 @@ def _check_answer_fields(ctx: RecipeContext, df: pl.DataFrame, source_key: str) 
         )
 
 
-@recipe("nectar_pairs", version="1", kind="preference")
+@recipe("nectar_pairs", version="2", kind="preference")
 def nectar_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
-    """Prompt parsed into turns; chosen = the top-ranked answer; rejected = a keyed-random strictly lower-ranked one."""
+    """Prompt parsed into turns; chosen = the top-ranked answer; rejected = a keyed-random strictly lower-ranked one.
+
+    Alternation is checked on the kept prompt (without its open "Assistant:" turn) followed by the answer
+    (version 2). The pairs are those of version 1; a prompt that lacks the open turn and also does not
+    alternate is now counted under the open-turn reason.
+    """
     fields = {"prompt": pl.String, "answers": pl.List(pl.Struct({"answer": pl.String, "rank": pl.Float64}))}
     raw = ctx.frame("nectar", required=["prompt", "answers"], fields=fields)
     _check_answer_fields(ctx, raw, "nectar")
-    turns, problem = transcript_turns(pl.col("prompt"))
+    turns, problem = transcript_turns(pl.col("prompt"), check_alternation=False)
     df = raw.select(
         ops.content_ids(raw, ["prompt"]).alias("__key"),
         turns.alias("turns"),
@@ -186,6 +205,8 @@ def nectar_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     open_assistant = (last.struct.field("role") == "assistant") & (last.struct.field("content") == "")
     df = ctx.drop(df, ~open_assistant, "prompt: does not end with an open 'Assistant:' turn")
     df = df.with_columns(pl.col("turns").list.head(pl.col("turns").list.len() - 1).alias("turns"))
+    kept = pl.concat_list(pl.col("turns"), pl.concat_list(ops.message("assistant", pl.lit(""))))
+    df = ctx.drop(df, ~alternates(kept), f"prompt: {NOT_ALTERNATING}")
 
     has_model = "model" in {f.name for f in df.schema["answers"].inner.fields}
     answers = (

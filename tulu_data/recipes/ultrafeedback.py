@@ -277,10 +277,17 @@ def pick_first(df: pl.DataFrame, draw: str) -> pl.DataFrame:
     return df.sort(["row_key", draw, "pos"]).unique(subset="row_key", keep="first", maintain_order=True)
 
 
-def binarize(ctx: RecipeContext, prompts: pl.DataFrame, comp: pl.DataFrame, strictly_lower: bool) -> pl.DataFrame:
+def binarize(
+    ctx: RecipeContext,
+    prompts: pl.DataFrame,
+    comp: pl.DataFrame,
+    strictly_lower: bool,
+    avoid_as_chosen: pl.Expr | None = None,
+) -> pl.DataFrame:
     """Chosen = a highest-scored completion, rejected = a keyed draw among the others; one pair per prompt.
 
-    Ties at the top are broken by a keyed draw. With `strictly_lower`, rejected must score strictly
+    Ties at the top are broken by a keyed draw. Tied-best completions matching `avoid_as_chosen` (a
+    boolean expression over `comp`) are left out of that draw when another tied-best one does not match. With `strictly_lower`, rejected must score strictly
     lower than chosen (prompts whose usable completions all tie are dropped); otherwise any other
     completion may be rejected. A rejected completion never repeats the chosen text.
     Picking works on a slim frame (keys, scores, draws, row numbers into `comp`); the texts are
@@ -300,11 +307,14 @@ def binarize(ctx: RecipeContext, prompts: pl.DataFrame, comp: pl.DataFrame, stri
         "score",
         pl.int_range(0, pl.len(), dtype=pl.UInt32).alias("row"),
         pl.col("score").max().over("row_key").alias("best"),
+        (avoid_as_chosen if avoid_as_chosen is not None else pl.lit(False)).alias("avoid"),
     ).with_columns(
         ops.keyed_uniform(base, ctx.seed, "ultrafeedback-chosen").alias("draw_chosen"),
         ops.keyed_uniform(base, ctx.seed, "ultrafeedback-rejected").alias("draw_rejected"),
     )
-    chosen = pick_first(slim.filter(pl.col("score") == pl.col("best")), "draw_chosen").select(
+    top = slim.filter(pl.col("score") == pl.col("best"))
+    top = top.filter(~pl.col("avoid") | pl.col("avoid").all().over("row_key"))
+    chosen = pick_first(top, "draw_chosen").select(
         "row_key", pl.col("pos").alias("chosen_pos"), pl.col("row").alias("chosen_row")
     )
     others = slim.join(chosen, on="row_key").filter(pl.col("pos") != pl.col("chosen_pos"))
@@ -332,9 +342,14 @@ def binarize(ctx: RecipeContext, prompts: pl.DataFrame, comp: pl.DataFrame, stri
     )
 
 
+def is_defect(overall: str, fine_grained: str) -> pl.Expr:
+    """True where a completion has the old overall_score defect pattern (overall 10, fine-grained <= 2)."""
+    return ((pl.col(overall) == 10) & (pl.col(fine_grained) <= 2)).fill_null(False)
+
+
 def defect_chosen() -> pl.Expr:
     """True where the chosen completion has the old overall_score defect pattern."""
-    return ((pl.col("chosen_overall") == 10) & (pl.col("chosen_fine_grained") <= 2)).fill_null(False)
+    return is_defect("chosen_overall", "chosen_fine_grained")
 
 
 def preference_rows(ctx: RecipeContext, prompts: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
@@ -362,10 +377,14 @@ def mean_aspect_pairs(ctx: RecipeContext, prompts: pl.DataFrame) -> pl.DataFrame
 
 
 def overall_pairs(ctx: RecipeContext, prompts: pl.DataFrame) -> pl.DataFrame:
-    """The H4 rule: highest overall_score chosen, any other completion rejected; defective chosen dropped."""
+    """The H4 rule: highest overall_score chosen, any other completion rejected.
+
+    A completion with the old defect is left out of the tied-best draw when a sound one ties with it;
+    a prompt whose best completions all carry it has no usable chosen and is dropped (counted).
+    """
     comp = completion_rows(ctx, prompts)
     comp = score_completions(ctx, comp, pl.col("overall_score"), "completion: no overall_score")
-    pairs = binarize(ctx, prompts, comp, strictly_lower=False)
+    pairs = binarize(ctx, prompts, comp, strictly_lower=False, avoid_as_chosen=is_defect("overall_score", "fine_grained"))
     return ctx.drop(pairs, defect_chosen(), DEFECT_DROP)
 
 
@@ -402,12 +421,14 @@ def ultrafeedback_aspect(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": preference_rows(ctx, prompts, pairs)}
 
 
-@recipe("ultrafeedback_overall", version="1", kind="preference")
+@recipe("ultrafeedback_overall", version="2", kind="preference")
 def ultrafeedback_overall(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """The H4 rule on the prompts of the mean-of-aspects set (param `within`, a dataset in depends_on).
 
     Chosen = a highest overall_score completion (keyed draw among tied best), rejected = a keyed draw
-    among the other completions (ties allowed). A prompt is kept when its (source, stripped instruction)
+    among the other completions (ties allowed). A completion with the old overall_score defect is never
+    drawn as chosen while a sound completion ties with it (version 2; version 1 dropped such a prompt
+    whenever the draw landed on the defective one). A prompt is kept when its (source, stripped instruction)
     has a row in `within`.
     """
     within = ctx.param("within", "ultrafeedback_mean_aspects")
@@ -425,11 +446,11 @@ def ultrafeedback_overall(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": preference_rows(ctx, prompts, overall_pairs(ctx, prompts))}
 
 
-@recipe("ultrafeedback_binarized_cleaned", version="1", kind="preference")
+@recipe("ultrafeedback_binarized_cleaned", version="2", kind="preference")
 def ultrafeedback_binarized_cleaned(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
-    """H4-style splits from raw UltraFeedback: TruthfulQA removed, defective chosen dropped, seeded test hold-out.
+    """H4-style splits from raw UltraFeedback: TruthfulQA removed, defect rule of version 2, seeded test hold-out.
 
-    Pairs follow the H4 rule (as `ultrafeedback_overall`). `test_size` rows (default 2,000), but never
+    Pairs follow the H4 rule (as `ultrafeedback_overall`, including version 2's defect rule). `test_size` rows (default 2,000), but never
     more than a tenth of the pairs (at least 2 when there are 4 or more), are held out by a keyed draw
     on the row id: `test_prefs` holds them all, `test_sft`/`test_gen` the first half of them.
     Extra columns: `prompt`, `prompt_id` (sha256 hex of the prompt), `messages` (= chosen; `*_gen`
