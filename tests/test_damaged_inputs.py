@@ -309,3 +309,32 @@ def test_a_csv_number_that_is_text_is_a_counted_drop(tmp_path):
     removed = build(tmp_path, write("removed", df.slice(1)), family)
     assert read_manifest(damaged)["dropped"]["winner_model_a: text where a number is expected"] == 1
     assert data_bytes(damaged) == data_bytes(removed)
+
+
+# ---- OpenAssistant trees (read as whole trees, checked message by message) --------------------------
+
+OASST = Family("oasst1", "oasst1", "2023-04-12_oasst_ready.trees.jsonl.gz", "text", None, "")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (["a", "list"], "prompt.replies[].text: a list where text is expected"),
+        (7, "prompt.replies[].text: a number where text is expected"),
+        ("a \ud800 b", "prompt.replies[].text: lone UTF-16 surrogate in text (invalid Unicode)"),
+    ],
+)
+def test_an_oasst_tree_with_a_damaged_reply_is_a_counted_drop(tmp_path, value, reason):
+    rows = load(SAMPLES_DIR / OASST.source / OASST.file)
+    target = next(i for i, tree in enumerate(rows) if tree["prompt"].get("replies"))
+
+    def damage(trees: list[dict]) -> list[dict]:
+        trees = json.loads(json.dumps(trees))
+        trees[target]["prompt"]["replies"][0]["text"] = value
+        return trees
+
+    damaged = build(tmp_path, mirror_with(tmp_path, "damaged", OASST, damage), OASST)
+    removed = build(tmp_path, mirror_with(tmp_path, "removed", OASST, lambda t: t[:target] + t[target + 1 :]), OASST)
+    assert read_manifest(damaged)["dropped"][reason] == 1
+    assert data_bytes(damaged) == data_bytes(removed)
+    assert read_manifest(damaged)["rows_in"]["oasst1"] == len(rows)

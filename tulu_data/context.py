@@ -114,12 +114,16 @@ class RecipeContext:
             return read_source(source, required=required, with_file=with_file, fields=fields, report=report), report
 
         df, report = self.frame_memo.read(source, read, *options) if self.frame_memo is not None else read()
+        self.count_read_drops(report)
+        self.rows_in[key] = self.rows_in.get(key, 0) + df.height + sum(report.drops.values())
+        return df
+
+    def count_read_drops(self, report: ReadReport) -> None:
+        """Count the rows that reading a source dropped (typed reading, text hygiene, duplicates), with examples."""
         for reason, n in report.drops.items():
             self.drops[reason] += n
             kept = self.drop_examples.setdefault(reason, [])
             kept.extend(report.examples.get(reason, [])[: EXAMPLES_PER_REASON - len(kept)])
-        self.rows_in[key] = self.rows_in.get(key, 0) + df.height + sum(report.drops.values())
-        return df
 
     def dataset(self, name: str) -> dict[str, pl.DataFrame]:
         """The splits of another catalog dataset (built first if needed, reused if already built)."""

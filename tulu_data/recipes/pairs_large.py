@@ -364,9 +364,7 @@ def sampled_preference(
     if cap is not None and total > read:
         ctx.count_drop(f"over the {cap:,}-row cap (seeded shuffle)", total - read)
     ctx.note("rows read (keyed random order of file and row)", read)
-    for reason, n in report.drops.items():
-        ctx.count_drop(reason, n)
-        ctx.drop_examples.setdefault(reason, report.examples.get(reason, []))
+    ctx.count_read_drops(report)
     df = _concat(kept, ctx.source(source_key).root)
     del kept
     df = steps.cap_rows(ctx, df, cap, rank="__rank")

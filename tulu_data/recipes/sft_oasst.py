@@ -25,9 +25,11 @@ import polars as pl
 from tulu_data import ops
 from tulu_data.context import RecipeContext
 from tulu_data.errors import SourceFormatError
+from tulu_data.filecheck import check_file
 from tulu_data.recipes.sft import finalize, label, row_ids
 from tulu_data.registry import recipe
 from tulu_data.sources import file_format
+from tulu_data.typed import FieldTypes, ReadReport, kind_of, value_problem
 
 ROLES = {"prompter": "user", "assistant": "assistant"}
 
@@ -45,19 +47,61 @@ def _records(path: Path, declared: str) -> Iterator[tuple[int, Any]]:
             yield number, json.loads(line)
 
 
+MESSAGE_FIELDS: FieldTypes = {
+    "text": pl.String, "role": pl.String, "deleted": pl.Boolean,
+    "labels": pl.Struct({"quality": pl.Struct({"value": pl.Float64})}),
+}
+
+
+def message_problem(root: Any, root_path: str) -> str | None:
+    """Why a message or any reply under it cannot be read as declared, or None (a loop over the tree, not a recursion)."""
+    stack = [(root, root_path)]
+    while stack:
+        message, path = stack.pop()
+        if not isinstance(message, dict):
+            return f"{path}: {kind_of(message)} where a message object is expected"
+        for name, dtype in MESSAGE_FIELDS.items():
+            problem = value_problem(message.get(name), dtype, f"{path}.{name}")
+            if problem:
+                return problem
+        replies = message.get("replies")
+        if replies is not None and not isinstance(replies, list):
+            return f"{path}.replies: {kind_of(replies)} where a list is expected"
+        stack.extend((reply, f"{path}.replies[]") for reply in reversed(replies or ()))
+    return None
+
+
+def tree_problem(tree: Any) -> str | None:
+    """Why a tree cannot be read as declared (wrong-typed field, NUL or lone surrogate in a text), or None."""
+    if not isinstance(tree, dict):
+        return f"{kind_of(tree)} where a tree object is expected"
+    return value_problem(tree.get("message_tree_id"), pl.String, "message_tree_id") or message_problem(
+        tree.get("prompt"), "prompt"
+    )
+
+
 def read_trees(ctx: RecipeContext, key: str) -> list[dict]:
-    """Every tree of source `key` (counted as rows in); a record without a `prompt` message raises, naming the file."""
+    """Every well-typed tree of source `key`; the others are counted drops naming the field.
+
+    A record without a `prompt` message raises, naming the file and line.
+    """
     source = ctx.source(key)
-    trees = []
+    trees, report = [], ReadReport()
     for path in source.files:
+        check_file(path, file_format(path, source.spec.format))
         try:
             for where, tree in _records(path, source.spec.format):
-                if not isinstance(tree, dict) or not isinstance(tree.get("prompt"), dict):
+                if not isinstance(tree, dict) or tree.get("prompt") is None:
                     raise SourceFormatError(f"{path}: record {where}: missing field 'prompt' (the tree's first message)")
+                problem = tree_problem(tree)
+                if problem:
+                    report.drop(problem, str(path), where)
+                    continue
                 trees.append(tree)
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError, EOFError) as err:
             raise SourceFormatError(f"{path}: cannot be read as JSON trees: {err}") from err
-    ctx.rows_in[key] = ctx.rows_in.get(key, 0) + len(trees)
+    ctx.count_read_drops(report)
+    ctx.rows_in[key] = ctx.rows_in.get(key, 0) + len(trees) + sum(report.drops.values())
     return trees
 
 
