@@ -18,7 +18,8 @@ from tulu_data.registry import recipe
 @recipe("_test_qa_pairs", version="1", kind="preference")
 def _test_qa_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Test-only recipe: question/good/bad records -> single-turn preference pairs."""
-    df = ctx.frame(next(iter(ctx.sources)), required=["question", "good", "bad"])
+    fields = {"question": pl.String, "good": pl.String, "bad": pl.String}
+    df = ctx.frame(next(iter(ctx.sources)), required=list(fields), fields=fields)
     user = ops.message("user", pl.col("question"))
     df = df.select(
         ops.conversation(user, ops.message("assistant", pl.col("good"))).alias("chosen"),

@@ -77,9 +77,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 @recipe("_test_publish_pairs", version="1", kind="preference")
 def _test_publish_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Test-only recipe: question/good/bad records -> single-turn pairs, split by an optional `split` field."""
-    df = ctx.frame(ctx.param("source", "pairs"), required=["question", "good", "bad"])
-    if "split" not in df.columns:
-        df = df.with_columns(pl.lit("train").alias("split"))
+    fields = {"question": pl.String, "good": pl.String, "bad": pl.String, "split": pl.String}
+    df = ctx.frame(ctx.param("source", "pairs"), required=["question", "good", "bad"], fields=fields)
+    df = df.with_columns(pl.col("split").fill_null("train"))  # a file without the field: every row in train
     user = ops.message("user", pl.col("question"))
     df = df.select(
         ops.conversation(user, ops.message("assistant", pl.col("good"))).alias("chosen"),

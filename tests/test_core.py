@@ -171,7 +171,7 @@ def test_matching_build_is_reused_and_changes_rebuild(qa_catalog, qa_mirror, tmp
 
 @recipe("_test_fails_midway", version="1", kind="preference")
 def _fails_midway(ctx):
-    ctx.frame("qa")
+    ctx.frame("qa", fields={"question": pl.String})
     raise RuntimeError("interrupted")
 
 

@@ -338,3 +338,58 @@ def test_an_oasst_tree_with_a_damaged_reply_is_a_counted_drop(tmp_path, value, r
     assert read_manifest(damaged)["dropped"][reason] == 1
     assert data_bytes(damaged) == data_bytes(removed)
     assert read_manifest(damaged)["rows_in"]["oasst1"] == len(rows)
+
+
+# ---- empty results and unique ids -------------------------------------------------------------------
+
+
+def test_an_empty_build_whose_rows_are_all_dropped_fails_naming_the_reasons_and_writes_nothing(qa_catalog, tmp_path):
+    from conftest import write_jsonl
+
+    from tulu_data.errors import EmptyBuildError
+
+    rows = [{"question": f"q{i}?", "good": f"good {i}", "bad": " "} for i in range(3)] + [
+        {"question": "q?", "good": "  ", "bad": "x"}
+    ]
+    write_jsonl(tmp_path / "mirror" / "qa" / "part-0.jsonl", rows)
+    builder = Builder(catalog=qa_catalog, sources=str(tmp_path / "mirror"), out=tmp_path / "out")
+    with pytest.raises(EmptyBuildError, match=r"qa_small: split\(s\) train would have 0 rows; rows dropped by: "
+                                              r"rejected: empty message \(3\); chosen: empty message \(1\)"):
+        builder.build("qa_small")
+    assert not (tmp_path / "out" / "qa_small").exists()
+    assert not list((tmp_path / "out").glob(".*tmp*"))
+
+
+def test_allow_empty_leaves_an_empty_split_out_and_the_rest_loads(tmp_path):
+    import datasets
+    import yaml
+    from conftest import write_jsonl
+
+    from tulu_data.catalog import parse_catalog
+
+    raw = {
+        "sources": {"pairs": {"hub_id": "example/pairs", "revision": "0" * 40, "format": "jsonl"}},
+        "datasets": {"both": {"recipe": "_test_publish_pairs", "sources": ["pairs"], "description": "x",
+                              "license": "mit", "allow_empty": True}},
+    }
+    import publish_helpers  # noqa: F401  (registers _test_publish_pairs)
+
+    catalog = parse_catalog(yaml.safe_load(yaml.safe_dump(raw)))
+    rows = [{"question": f"q{i}?", "good": f"good {i}", "bad": f"bad {i}", "split": "train"} for i in range(3)]
+    rows.append({"question": "t?", "good": " ", "bad": "bad", "split": "test"})  # every test row is dropped
+    write_jsonl(tmp_path / "mirror" / "pairs" / "data.jsonl", rows)
+    folder = Builder(catalog=catalog, sources=str(tmp_path / "mirror"), out=tmp_path / "out").build("both")
+    manifest = read_manifest(folder)
+    assert manifest["rows_out"] == {"train": 3}
+    assert manifest["notes"]["empty splits left out (allow_empty)"] == ["test"]
+    assert datasets.load_dataset(str(folder))["train"].num_rows == 3
+
+
+def test_ids_are_unique_in_every_split_of_every_catalog_dataset_built_from_the_samples(tmp_path):
+    catalog = load_catalog()
+    builder = Builder(catalog=catalog, sources="samples", out=tmp_path / "out")
+    for name in catalog.datasets:
+        folder = builder.build(name)
+        for split, info in read_manifest(folder)["splits"].items():
+            ids = pl.concat([pl.read_parquet(folder / f) for f in info["files"]])["id"]
+            assert ids.is_unique().all() and ids.null_count() == 0, (name, split)

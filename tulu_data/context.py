@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from .errors import TuluDataError
 from .sources import ResolvedSource, read_source
 from .typed import FieldTypes, ReadReport
 
@@ -106,6 +107,11 @@ class RecipeContext:
         `fields`: every upstream field the recipe reads, with its type (see `readers`): values of another
         kind are dropped and counted, never coerced. `required` fields missing from a file raise, naming it.
         """
+        if not fields:
+            raise TuluDataError(
+                f"recipe for {self.name!r} reads source {key!r} without declaring its fields: pass `fields` "
+                "(every upstream field it reads, with its type) so that values are checked, never coerced"
+            )
         source = self.source(key)
         options = (tuple(required), with_file, fields)
 
