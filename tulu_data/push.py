@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import TuluDataError
+from .names import did_you_mean
 
 T = TypeVar("T")
 Report = Callable[[str], None]
@@ -437,5 +438,7 @@ def run_push(name: str, out: Path, repo_id: str | None = None, private: bool = F
         return push_collection(name, out, repo_id, private, revision, catalog, console, dry_run=dry_run, **kwargs)
     path = Path(out) / name
     if not (path / "manifest.json").exists():
-        raise TuluDataError(f"no build of {name!r} in {out}; build it first with `tulu-data build {name} --out {out}`")
+        built = [p.parent.name for p in Path(out).glob("*/manifest.json")]
+        hint = did_you_mean(name, [*built, *(catalog.collections if catalog is not None else ())])
+        raise TuluDataError(f"no build of {name!r} in {out}{hint}; build it first with `tulu-data build {name} --out {out}`")
     return push_build(path, repo_id, private, revision, catalog, console, dry_run=dry_run, **kwargs)
