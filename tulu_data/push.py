@@ -250,7 +250,7 @@ def stage_collection(name: str, out: Path, catalog: Any, target: Path, repo_id: 
     becomes split `<member>`, with the columns all members share, one manifest and one card."""
     from . import __version__, ops
     from .card import render_card
-    from .writer import content_hash, read_manifest, read_splits, replace_dir, write_split
+    from .writer import content_hash, read_manifest, read_splits, replace_dir, scratch_for, write_split
 
     if name not in catalog.collections:
         raise TuluDataError(f"{name!r} is not a collection in the catalog (collections: {', '.join(catalog.collections) or 'none'})")
@@ -273,7 +273,7 @@ def stage_collection(name: str, out: Path, catalog: Any, target: Path, repo_id: 
     kind = next(iter(kinds))
     schema = ops.SCHEMAS[kind]
 
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = scratch_for(target)
     try:
         (tmp / "data").mkdir(parents=True)
         split_info, members, sources, files_all = {}, [], [], []
