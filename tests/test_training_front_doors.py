@@ -93,6 +93,15 @@ def test_rows_of_no_known_kind(monkeypatch, capsys, tmp_path):
                  "sft rows (columns messages)", monkeypatch, capsys, tmp_path)
 
 
+def test_plain_text_pairs_are_not_conversations(monkeypatch, capsys, tmp_path):
+    folder = tmp_path / "hh"  # the shape of Anthropic/hh-rlhf's own files: whole transcripts as text
+    folder.mkdir()
+    (folder / "data.jsonl").write_text(json.dumps({"chosen": "Human: hi Assistant: hello", "rejected": "Human: hi Assistant: no"}) + "\n")
+    assert_plain("dpo", ["--mix", str(folder), "--model", "tiny"],
+                 f"--mix {folder}: column 'chosen' holds Value('string'), not a conversation (a list of "
+                 "{role, content} messages)", monkeypatch, capsys, tmp_path)
+
+
 def test_catalog_mixture_of_the_wrong_kind_is_refused_without_building(monkeypatch, capsys, tmp_path):
     builds = tmp_path / "builds"
     assert_plain("dpo", ["--mix", "tulu_v2_sft_mixture", "--sources", "samples", "--builds_dir", str(builds),

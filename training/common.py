@@ -60,7 +60,7 @@ def load_training_rows(args: Any, expected_formats: tuple[str, ...]) -> tuple[Mi
     check_run(args, expected_formats)
     mix = load_mix(args.mix, args.sources, args.builds_dir, seed=args.seed)
     rows = select_split(mix.datasets, args.split)
-    found = check_columns(args.mix, rows.column_names, expected_formats)
+    found = check_columns(args.mix, rows.features, expected_formats)
     rows = subsample(rows, getattr(args, "max_train_samples", None), args.seed)
     data_key = f"{mix.content_hash}:{args.split}:{getattr(args, 'max_train_samples', None)}:{args.seed}"
     logger.info("mix %s: %d %s rows from split %s", mix.name, len(rows), found, args.split)

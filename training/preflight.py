@@ -152,15 +152,28 @@ def check_mix(mix: str | None, expected: Sequence[str]) -> None:
         raise TrainingInputError(f"--mix {mix} gives {describe_rows(kind)}; this entry point needs {needs(expected)}")
 
 
-def check_columns(mix: str, columns: Sequence[str], expected: Sequence[str]) -> str:
-    """The kind of rows the loaded columns hold; an error naming both sides when it is not expected."""
-    found = sorted(columns)
+def _is_conversation(feature: Any) -> bool:
+    """A `datasets` feature holding a list of {role, content} messages."""
+    inner = feature[0] if isinstance(feature, list) and feature else getattr(feature, "feature", None)
+    return isinstance(inner, dict) and {"role", "content"} <= set(inner)
+
+
+def check_columns(mix: str, features: dict[str, Any], expected: Sequence[str]) -> str:
+    """The kind of rows the loaded columns hold; an error naming both sides when it is not expected,
+    or when a conversation column holds something else (plain text, say)."""
+    found = sorted(features)
     kind = next((k for k, need in ROW_COLUMNS.items() if set(need) <= set(found)), None)
     if kind is None or kind not in expected:
         raise TrainingInputError(
             f"--mix {mix} has {kind or 'no known kind of'} rows (columns found: {', '.join(found)}); "
             f"this entry point needs {needs(expected)}"
         )
+    for column in ROW_COLUMNS[kind]:
+        if not _is_conversation(features[column]):
+            raise TrainingInputError(
+                f"--mix {mix}: column {column!r} holds {features[column]}, not a conversation (a list of "
+                "{role, content} messages)"
+            )
     return kind
 
 
