@@ -263,6 +263,15 @@ def test_malformed_files_name_the_line(mixenv, body, expected):
     assert_nothing_built(out)
 
 
+def test_empty_and_undecodable_files(mixenv):
+    write, builder, out = mixenv
+    path = write("m", "")
+    assert fails(builder(), "m") == f"{path}: mixture m: must be a mapping with 'parts'"
+    path.write_bytes(b"parts:\n  - dataset: \xff\xfebig\n")
+    assert fails(builder(), "m").startswith(f"{path}: cannot be read: 'utf-8' codec can't decode byte 0xff")
+    assert_nothing_built(out)
+
+
 def test_project_catalog_kinds_are_checked_before_any_source_is_read(tmp_path):
     """helpsteer (preference) + lima (sft): refused from the catalog alone, no part built."""
     mixdir = tmp_path / "mixtures"

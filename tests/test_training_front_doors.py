@@ -132,6 +132,21 @@ def test_unknown_mix(mix, expected, monkeypatch, capsys, tmp_path):
     assert_plain("dpo", ["--mix", mix, "--model", "tiny"], expected, monkeypatch, capsys, tmp_path)
 
 
+def test_folders_that_are_files_and_missing_sources(data, monkeypatch, capsys, tmp_path):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    mix = ["--mix", str(data["preference"]), "--model", "tiny"]
+    code, lines = entry_error("dpo", [*mix, "--output_dir", str(afile)], monkeypatch, capsys)
+    assert code == 2 and lines == [f"python -m training.dpo: error: --output_dir {afile} is a file, not a folder: "
+                                   "give a folder for the checkpoints"], lines
+    assert_plain("dpo", [*mix, "--builds_dir", str(afile / "b")],
+                 f"--builds_dir {afile / 'b'}: {afile} is a file, so no folder can be made there", monkeypatch, capsys, tmp_path)
+    assert_plain("dpo", ["--mix", "uf_mean", "--model", "tiny", "--sources", str(tmp_path / "mirrors")],
+                 f"--sources {tmp_path / 'mirrors'}: no such folder (give 'hub', 'samples', or a mirror folder DIR)",
+                 monkeypatch, capsys, tmp_path)
+    assert afile.read_text() == "x"
+
+
 def test_mix_that_is_a_file(data, monkeypatch, capsys, tmp_path):
     file = next(data["preference"].rglob("*.parquet"))
     assert_plain("dpo", ["--mix", str(file), "--model", "tiny"],

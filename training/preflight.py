@@ -129,6 +129,11 @@ def catalog_kind(name: str) -> str:
     )
 
 
+def catalog_name(mix: str) -> bool:
+    """Whether ``--mix`` names a catalog dataset or mixture (not a folder or a Hub id)."""
+    return not Path(mix).expanduser().exists() and "/" not in mix
+
+
 def mix_kind(mix: str) -> str | None:
     """The kind of rows ``--mix`` gives, when it can be told without building or downloading anything."""
     path = Path(mix).expanduser()
@@ -177,13 +182,26 @@ def check_columns(mix: str, features: dict[str, Any], expected: Sequence[str]) -
     return kind
 
 
+def check_folders(args: Any) -> None:
+    """``--output_dir`` and ``--builds_dir`` are folders we can write (or can be made)."""
+    from tulu_data.cli_checks import check_out_folder
+
+    check_out_folder(Path(args.output_dir), flag="--output_dir", holds="the checkpoints")
+    check_out_folder(Path(args.builds_dir), flag="--builds_dir", holds="the builds")
+
+
 def check_run(args: Any, expected: Sequence[str]) -> None:
     """Everything checked before work starts."""
     max_length = getattr(args, "max_length", None)
     if max_length is not None and max_length < 1:
         raise TrainingInputError(f"--max_length must be at least 1, got {max_length}")
+    check_folders(args)
     check_models(args)
     check_mix(args.mix, expected)
+    if catalog_name(args.mix):
+        from tulu_data.cli_checks import check_sources
+
+        check_sources(args.sources)
 
 
 def require_rows(stats: dict[str, int], mix: str, length_flag: str) -> None:

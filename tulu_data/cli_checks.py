@@ -35,17 +35,17 @@ def error_lines(err: BaseException) -> list[str]:
     ]
 
 
-def check_out_folder(out: Path, writing: bool = True) -> None:
+def check_out_folder(out: Path, writing: bool = True, flag: str = "--out", holds: str = "the builds") -> None:
     """`--out` must be a folder (or not exist yet, when writing to it, under a folder we can write)."""
     if out.exists() and not out.is_dir():
-        raise TuluDataError(f"--out {out} is a file, not a folder: give a folder for the builds")
+        raise TuluDataError(f"{flag} {out} is a file, not a folder: give a folder for {holds}")
     if not writing:
         return
     existing = next((p for p in (out, *out.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise TuluDataError(f"--out {out}: {existing} is a file, so no folder can be made there")
+        raise TuluDataError(f"{flag} {out}: {existing} is a file, so no folder can be made there")
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-        raise TuluDataError(f"--out {out}: no permission to write in {existing}")
+        raise TuluDataError(f"{flag} {out}: no permission to write in {existing}")
 
 
 def check_sources(sources: str) -> None:
