@@ -136,6 +136,9 @@ def test_upsampled_part_above_the_row_ceiling_stops_before_selecting(mixenv, mon
         "above the ceiling of 1,000 ($TULU_DATA_MAX_PART_ROWS raises it)"
     )
     assert not (out / "m").exists() and (out / "big").is_dir()  # the part was built, the mixture not
+    monkeypatch.setenv("TULU_DATA_MAX_PART_ROWS", "10")
+    write("m", parts("  - dataset: big", "    take: all"))  # the ceiling is on upsampling only
+    assert read_splits(builder().build("m"))["train"].height == 30
 
 
 # ---- names, cycles, repeats -------------------------------------------------------------------

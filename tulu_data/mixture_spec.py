@@ -270,6 +270,8 @@ def planned_rows(take: str | int | float, available: int) -> int:
 def check_part_size(mixture: Mixture, index: int, available: int) -> None:
     """Stop before selecting when an upsampled part would give more rows than the ceiling."""
     part = mixture.parts[index]
+    if not part.upsample:
+        return  # a part that is not upsampled gives at most the rows its build has
     rows = planned_rows(part.take, available)
     ceiling = max_part_rows()
     if rows > ceiling:
