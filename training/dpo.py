@@ -10,7 +10,10 @@ are tokenized once and cached. The reference model is the starting model, frozen
 
 from __future__ import annotations
 
-import sys
+from .front_door import help_before_imports, prog, run_entry
+
+help_before_imports(__name__, "dpo")  # `--help` answers here, before trl and torch are imported
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,13 +69,19 @@ def train(args: TuluDPOConfig) -> TrainingRun:
     return finish(trainer, args, tokenized)
 
 
+def parse_args(argv: Sequence[str] | None = None) -> TuluDPOConfig:
+    """The flags (``--help``: the Tulu ones; ``--help-all``: every one), with the recipe's defaults."""
+    (args,) = TrlParser((TuluDPOConfig,), prog=prog("dpo")).parse_args_and_config(argv)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> TrainingRun:
-    """Parse flags (``--help`` lists them with their defaults) and train."""
+    """Parse flags and train."""
     setup_logging()
-    (args,) = TrlParser((TuluDPOConfig,)).parse_args_and_config(argv)
-    return train(args)
+    return train(parse_args(argv))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])  # the run it returns is dropped here, before the process group goes
+    setup_logging()
+    run_entry("dpo", parse_args, train)  # the run is dropped inside, before the process group goes
     end_distributed()

@@ -16,10 +16,13 @@ prompt turns of preference or SFT rows. The math lives in ``training.ppo_math``.
 
 from __future__ import annotations
 
+from .front_door import help_before_imports, prog, run_entry
+
+help_before_imports(__name__, "ppo")  # `--help` answers here, before torch is imported
+
 import json
 import logging
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +41,7 @@ from .common import end_distributed, load_training_rows, setup_logging, tokenize
 from .config import accumulation_steps, world_size
 from .modeling import is_tiny, load_causal_lm, load_reward_model
 from .ppo_math import compute_rewards_with_kl, gae, policy_loss, value_loss, whiten
+from .preflight import require_rows
 
 logger = logging.getLogger("training.ppo")
 
@@ -575,6 +579,7 @@ def train(config: PPOConfig) -> PPORun:
     if config.value_model:
         check_same_vocabulary(tokenizer, config.value_model, "value model")
     prompts, prompt_stats = tokenize_prompts(rows, tokenizer, config.max_prompt_length)
+    require_rows(prompt_stats, config.mix, f"--max_prompt_length {config.max_prompt_length}")
     logger.info("prompts: %s", json.dumps(prompt_stats))
     policy = load_causal_lm(config.model, tokenizer, config.seed)
     ref_policy = load_causal_lm(config.ref_model or config.model, tokenizer, config.seed)
@@ -588,13 +593,19 @@ def train(config: PPOConfig) -> PPORun:
     return PPORun(output_dir, trainer, history, prompt_stats)
 
 
+def parse_args(argv: Sequence[str] | None = None) -> PPOConfig:
+    """The flags (``--help`` lists them with their defaults)."""
+    (config,) = HfArgumentParser((PPOConfig,), prog=prog("ppo")).parse_args_into_dataclasses(args=argv)
+    return config
+
+
 def main(argv: Sequence[str] | None = None) -> PPORun:
-    """Parse flags (``--help`` lists them with their defaults) and train."""
+    """Parse flags and train."""
     setup_logging()
-    (config,) = HfArgumentParser((PPOConfig,)).parse_args_into_dataclasses(args=argv)
-    return train(config)
+    return train(parse_args(argv))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])  # the run it returns is dropped here, before the process group goes
+    setup_logging()
+    run_entry("ppo", parse_args, train)  # the run is dropped inside, before the process group goes
     end_distributed()

@@ -10,7 +10,10 @@ last token (the eos). ``training.ppo --reward_model OUTPUT_DIR`` loads the saved
 
 from __future__ import annotations
 
-import sys
+from .front_door import help_before_imports, prog, run_entry
+
+help_before_imports(__name__, "rm")  # `--help` answers here, before trl and torch are imported
+
 from collections.abc import Sequence
 
 from transformers import set_seed
@@ -46,13 +49,19 @@ def train(args: TuluRewardConfig) -> TrainingRun:
     return finish(trainer, args, tokenized)
 
 
+def parse_args(argv: Sequence[str] | None = None) -> TuluRewardConfig:
+    """The flags (``--help``: the Tulu ones; ``--help-all``: every one), with the recipe's defaults."""
+    (args,) = TrlParser((TuluRewardConfig,), prog=prog("rm")).parse_args_and_config(argv)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> TrainingRun:
-    """Parse flags (``--help`` lists them with their defaults) and train."""
+    """Parse flags and train."""
     setup_logging()
-    (args,) = TrlParser((TuluRewardConfig,)).parse_args_and_config(argv)
-    return train(args)
+    return train(parse_args(argv))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])  # the run it returns is dropped here, before the process group goes
+    setup_logging()
+    run_entry("rm", parse_args, train)  # the run is dropped inside, before the process group goes
     end_distributed()

@@ -21,6 +21,7 @@ from .card import render_card
 from .catalog import Catalog, DatasetSpec, load_catalog
 from .context import RecipeContext, SourceFrameMemo
 from .errors import TuluDataError
+from .names import did_you_mean, plain_name_problem
 from .readers import READER_VERSION
 from .registry import get_recipe
 from .sources import ResolvedSource, resolve_source
@@ -84,6 +85,9 @@ class Builder:
         """Build (or reuse) a catalog dataset or a mixture by name; returns its folder."""
         from .mixtures import find_mixture
 
+        problem = plain_name_problem(name)
+        if problem:
+            raise TuluDataError(problem)
         if name in self.catalog.datasets:
             return self.build_dataset(name)
         mixture = find_mixture(name, self.mixtures)
@@ -94,13 +98,21 @@ class Builder:
         if name in self.catalog.collections:
             raise TuluDataError(f"{name!r} is a collection: build its members with `Builder.build_collection`")
         raise TuluDataError(
-            f"{name!r} is neither a catalog dataset, a mixture nor a collection; `tulu-data list` shows them all"
+            f"{name!r} is neither a catalog dataset, a mixture nor a collection{self._suggest(name)}; "
+            "`tulu-data list` shows them all"
         )
+
+    def _suggest(self, name: str) -> str:
+        from .mixtures import mixtures_dir
+
+        mixtures = [p.stem for p in (self.mixtures or mixtures_dir()).glob("*.yaml")]
+        return did_you_mean(name, [*self.catalog.datasets, *self.catalog.collections, *mixtures])
 
     def build_collection(self, name: str) -> list[Path]:
         """Build (or reuse) every member of a catalog collection, in its order; returns their folders."""
         if name not in self.catalog.collections:
-            raise TuluDataError(f"{name!r} is not a catalog collection; `tulu-data list` shows them")
+            hint = did_you_mean(name, self.catalog.collections)
+            raise TuluDataError(f"{name!r} is not a catalog collection{hint}; `tulu-data list` shows them")
         return [self.build(member) for member in self.catalog.collections[name].datasets]
 
     def load(self, name: str) -> dict[str, pl.DataFrame]:

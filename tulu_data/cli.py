@@ -9,8 +9,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from .errors import TuluDataError
+from .cli_checks import (
+    check_name,
+    check_out_folder,
+    check_push_ready,
+    check_repo_id,
+    check_sources,
+    debug_enabled,
+    error_lines,
+)
 
 app = typer.Typer(
     help=(
@@ -48,12 +57,41 @@ def _catalog(path: Path | None):
     return load_catalog(path)
 
 
+_debug = False  # set by --debug for this invocation
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an error (or set TULU_DATA_DEBUG=1).")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+def _show_traceback() -> bool:
+    return _debug or debug_enabled()
+
+
 def run_cli(fn):
-    """Turn our own errors into one red line and exit code 1, not a traceback."""
+    """Turn every error into one or two plain lines and exit code 1 (130 when interrupted), not a traceback."""
     try:
         return fn()
-    except TuluDataError as err:
-        err_console.print(f"[bold red]error:[/] {err}")
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        if _show_traceback():
+            raise
+        err_console.print("[bold red]interrupted[/]")
+        raise typer.Exit(130) from None
+    except Exception as err:
+        if _show_traceback():
+            raise
+        first, *rest = error_lines(err)
+        err_console.print(Text.assemble(("error: ", "bold red"), first), soft_wrap=True)
+        for line in rest:
+            err_console.print(Text(line, style="dim"), soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -152,6 +190,11 @@ def build_cmd(
     def go():
         from .build import Builder
 
+        check_name(name)
+        check_out_folder(out)
+        check_sources(sources)
+        if push:
+            check_push_ready(repo_id)
         cat = _catalog(catalog)
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -268,6 +311,7 @@ def inspect_cmd(
     def go():
         from .inspect import list_builds, render_builds, run_inspect
 
+        check_out_folder(out, writing=False)
         if name is None:
             render_builds(list_builds(out), console, out)
             return
@@ -300,6 +344,7 @@ def compare_cmd(
     def go():
         from .compare import run_compare
 
+        check_out_folder(out, writing=False)
         run_compare(name, reference, out, split=split, reference_split=reference_split, examples=examples, as_json=as_json, console=console)
 
     run_cli(go)
@@ -340,6 +385,9 @@ def push_cmd(
     def go():
         from .push import RetryPolicy, run_push
 
+        check_name(name)
+        check_out_folder(out, writing=dry_run)
+        check_repo_id(repo_id)
         default = RetryPolicy.from_env()
         policy = RetryPolicy(attempts=retries or default.attempts, base_delay=default.base_delay if retry_wait is None else retry_wait)
         run_push(
@@ -349,9 +397,13 @@ def push_cmd(
     run_cli(go)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """The console entry point: `--debug` is accepted anywhere on the line, not only first."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in args[1:]:
+        args = ["--debug", *(a for a in args if a != "--debug")]
+    app(args=args, prog_name="tulu-data")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    main()

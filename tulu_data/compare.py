@@ -25,6 +25,7 @@ import polars as pl
 from . import ops
 from .errors import TuluDataError
 from .inspect import conversation_key, detect_kind, load_any, prompt_turns, reply_text
+from .row_shapes import check_conversations
 
 CATEGORIES = ("pair_matched", "prompt_matched_pair_differs", "prompt_not_on_other_side")
 DIFFERENCES = ("swapped", "rejected_differs", "chosen_differs", "both_differ")
@@ -180,11 +181,15 @@ def _differ_examples(left: pl.DataFrame, lcat: pl.DataFrame, right: pl.DataFrame
     return out
 
 
-def compare_frames(left: pl.DataFrame, right: pl.DataFrame, examples: int = 3) -> dict[str, Any]:
+def compare_frames(
+    left: pl.DataFrame, right: pl.DataFrame, examples: int = 3, names: tuple[str, str] = ("left", "right")
+) -> dict[str, Any]:
     """Every figure `tulu-data compare` shows, for one split on each side, as a JSON-ready dict."""
     lkind, rkind = detect_kind(left), detect_kind(right)
     if lkind != rkind:
         raise TuluDataError(f"cannot compare {lkind} rows with {rkind} rows")
+    check_conversations(left, lkind, names[0])
+    check_conversations(right, rkind, names[1])
     lkeys, rkeys = key_frame(left, lkind), key_frame(right, rkind)
     lcat, rcat = _categorize(lkeys, rkeys, lkind), _categorize(rkeys, lkeys, rkind)
     common = lkeys.select("prompt").unique().join(rkeys.select("prompt").unique(), on="prompt", how="inner").height
@@ -234,7 +239,7 @@ def run_compare(
     lsplit = pick_split(left.splits, [split, "train"], f"{name}")
     right = load_any(reference, out, reference_split)
     rsplit = pick_split(right.splits, [reference_split, split, left.name, lsplit], f"reference {reference}")
-    report = compare_frames(left.splits[lsplit], right.splits[rsplit], examples)
+    report = compare_frames(left.splits[lsplit], right.splits[rsplit], examples, (name, f"reference {reference}"))
     report = {"left": {"name": left.name, "origin": left.origin, "split": lsplit}, "right": {"name": reference, "origin": right.origin, "split": rsplit}} | {
         k: v for k, v in report.items() if k not in ("left", "right")
     } | {"left_figures": report["left"], "right_figures": report["right"]}

@@ -27,6 +27,8 @@ import polars as pl
 
 from .chat import render_tulu, tulu_text_expr
 from .errors import TuluDataError
+from .names import did_you_mean
+from .row_shapes import check_conversations
 
 QUANTILES: dict[str, float] = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
 STATS = ("count", "mean", "min", *QUANTILES, "max")
@@ -97,9 +99,11 @@ def load_any(name: str, out: Path = Path("builds"), split: str | None = None) ->
         splits = _from_hf(loaded) if split is None else {split: _from_hf(loaded)["train"]}
         return Loaded(local.name, f"folder {local}", splits, None, local)
     if "/" not in name:
-        built = ", ".join(b["name"] for b in list_builds(Path(out))) or "nothing yet"
+        names = [b["name"] for b in list_builds(Path(out))]
+        built = ", ".join(names) or "nothing yet"
         raise TuluDataError(
-            f"{name!r}: no build of that name in {out} (built there: {built}); not a local path either. "
+            f"{name!r}: no build of that name in {out}{did_you_mean(name, names)} (built there: {built}); "
+            "not a local path either. "
             "Build it with `tulu-data build NAME`, or pass a folder, a .jsonl/.parquet file, or a Hub dataset id."
         )
     from huggingface_hub import constants
@@ -771,6 +775,8 @@ def run_inspect(
     console = console or Console()
     started = time.perf_counter()
     loaded = load_any(name, out, split)
+    for split_name, df in loaded.splits.items():
+        check_conversations(df, detect_kind(df), f"{loaded.origin}, split {split_name}")
     tok = load_tokenizer(tokenizer) if tokenizer else None
     report = inspect_figures(loaded.splits, loaded.manifest, tok, part_manifests_for(loaded.manifest, out))
     report = {"name": loaded.name, "origin": loaded.origin, **report}

@@ -5,7 +5,10 @@
     license: odc-by
     parts:
       - dataset: helpsteer        # a catalog dataset or another mixture
-        take: all                 # all | an integer row count | a fraction (> 1 upsamples)
+        take: all                 # all | an integer row count (a cap) | a fraction
+      - dataset: prm800k_pairs_phase2
+        take: 2.0                 # a fraction above 1.0 upsamples, only with ...
+        upsample: true            # ... upsample: true (mixture_spec.py has every rule)
       - dataset: hh_rlhf
         take: 60908               # a cap: a part with fewer rows gives all it has ...
         strict: true              # ... unless strict, where a shortfall is an error
@@ -24,21 +27,30 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import yaml
 
 from . import __version__, ops
 from .card import render_card
-from .catalog import repo_root
 from .errors import CatalogError, MixtureShortfallError
+from .mixture_check import check_mixture_tree
+from .mixture_spec import (
+    Mixture,
+    Part,
+    check_part_size,
+    find_mixture,
+    list_mixtures,
+    mixtures_dir,
+    parse_mixture,
+)
 from .writer import read_manifest, write_build
 
 if TYPE_CHECKING:
     from .build import Builder
+
+__all__ = ["Mixture", "Part", "build_mixture", "find_mixture", "list_mixtures", "mixtures_dir", "parse_mixture"]
 
 MixtureFilter = Callable[[pl.DataFrame, dict[str, Any], Counter], pl.DataFrame]
 _FILTERS: dict[str, MixtureFilter] = {}
@@ -52,106 +64,6 @@ def mixture_filter(name: str) -> Callable[[MixtureFilter], MixtureFilter]:
         return fn
 
     return register
-
-
-@dataclass(frozen=True)
-class Part:
-    dataset: str
-    take: str | int | float  # "all", a row count, or a fraction
-    strict: bool = False
-    split: str = "train"
-
-    @property
-    def requested(self) -> str:
-        return str(self.take)
-
-
-@dataclass(frozen=True)
-class Mixture:
-    name: str
-    description: str
-    license: str
-    parts: tuple[Part, ...]
-    filters: tuple[dict, ...] = ()
-    path: Path | None = None
-    raw: dict = field(default_factory=dict)
-
-
-def mixtures_dir() -> Path:
-    return repo_root() / "mixtures"
-
-
-def _parse_take(value: Any, where: str) -> str | int | float:
-    if value is None or value == "all":
-        return "all"
-    if isinstance(value, bool):
-        raise CatalogError(f"{where}: field 'take' must be 'all', an integer count or a fraction, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise CatalogError(f"{where}: field 'take' must not be negative")
-        return value
-    if isinstance(value, float):
-        if value <= 0 or not math.isfinite(value):
-            raise CatalogError(f"{where}: field 'take' as a fraction must be > 0, got {value}")
-        return value
-    raise CatalogError(f"{where}: field 'take' must be 'all', an integer count or a fraction, got {value!r}")
-
-
-def parse_mixture(name: str, raw: Any, path: Path | None = None) -> Mixture:
-    where = f"mixture {name}" + (f" ({path})" if path else "")
-    if not isinstance(raw, dict):
-        raise CatalogError(f"{where}: must be a mapping with 'parts'")
-    unknown = set(raw) - {"description", "license", "parts", "filters"}
-    if unknown:
-        raise CatalogError(f"{where}: unknown field(s) {sorted(unknown)}")
-    parts_raw = raw.get("parts")
-    if not isinstance(parts_raw, list) or not parts_raw:
-        raise CatalogError(f"{where}: field 'parts' must be a non-empty list")
-    parts = []
-    for i, entry in enumerate(parts_raw):
-        pw = f"{where}: parts[{i}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("dataset"), str):
-            raise CatalogError(f"{pw}: missing required field 'dataset'")
-        extra = set(entry) - {"dataset", "take", "strict", "split"}
-        if extra:
-            raise CatalogError(f"{pw}: unknown field(s) {sorted(extra)}")
-        parts.append(
-            Part(
-                dataset=entry["dataset"],
-                take=_parse_take(entry.get("take", "all"), pw),
-                strict=bool(entry.get("strict", False)),
-                split=str(entry.get("split", "train")),
-            )
-        )
-    filters = tuple(raw.get("filters") or ())
-    for i, f in enumerate(filters):
-        if not isinstance(f, dict) or "name" not in f:
-            raise CatalogError(f"{where}: filters[{i}]: missing required field 'name'")
-    return Mixture(
-        name=name,
-        description=str(raw.get("description", "")),
-        license=str(raw.get("license", "other")),
-        parts=tuple(parts),
-        filters=filters,
-        path=path,
-        raw=raw,
-    )
-
-
-def find_mixture(name: str, folder: Path | None = None) -> Mixture | None:
-    path = (folder or mixtures_dir()) / f"{name}.yaml"
-    if not path.exists():
-        return None
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CatalogError(f"{path}: not valid YAML: {err}") from err
-    return parse_mixture(name, raw, path)
-
-
-def list_mixtures(folder: Path | None = None) -> list[Mixture]:
-    folder = folder or mixtures_dir()
-    return [m for p in sorted(folder.glob("*.yaml")) if (m := find_mixture(p.stem, folder)) is not None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,10 +119,9 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
     """Build every part (reusing matching builds), select rows per part, filter, write."""
     from .build import fingerprint
 
+    check_mixture_tree(mixture, builder.catalog, builder.mixtures, known_filter)
     part_paths: list[tuple[Part, Path, dict]] = []
     for part in mixture.parts:
-        if part.dataset == mixture.name:
-            raise CatalogError(f"mixture {mixture.name}: a mixture cannot contain itself")
         path = builder.build(part.dataset)
         part_paths.append((part, path, read_manifest(path) or {}))
 
@@ -245,7 +156,8 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
     for i, (part, path, manifest) in enumerate(part_paths):
         splits = manifest.get("splits", {})
         if part.split not in splits:
-            raise CatalogError(f"mixture {mixture.name}: part {part.dataset!r} has no split {part.split!r} (has {sorted(splits)})")
+            raise CatalogError(f"{mixture.where(part.line)}: part {part.dataset!r} has no split {part.split!r} (has {sorted(splits)})")
+        check_part_size(mixture, i, int(splits[part.split]["rows"]))
         df, chosen = read_selected_rows(
             [path / f for f in splits[part.split]["files"]], schema, part.take, builder.seed,
             salt=f"mixture:{mixture.name}:{i}:{part.dataset}",
@@ -274,6 +186,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
         sources += [s for s in manifest.get("sources", []) if s not in sources]
 
     combined = pl.concat(pieces) if pieces else pl.DataFrame(schema=schema)
+    check_unique_ids(mixture, pieces)
     drops: Counter = Counter()
     for f in mixture.filters:
         if f["name"] not in _FILTERS:
@@ -303,6 +216,28 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
     builder.report(f"built mixture [bold]{mixture.name}[/]: {combined.height:,} rows")
     builder.events.append(BuildEvent(mixture.name, target, False, manifest))
     return target
+
+
+def check_unique_ids(mixture: Mixture, pieces: list[pl.DataFrame]) -> None:
+    """Stop when two parts give rows with the same id (e.g. two catalog datasets over one source)."""
+    labelled = pl.concat([p.select("id", pl.lit(i, pl.Int32).alias("part")) for i, p in enumerate(pieces)])
+    shared = labelled.filter(pl.col("id").is_duplicated())
+    if shared.is_empty():
+        return
+    parts = sorted(set(shared["part"].to_list()))
+    names = " and ".join(repr(mixture.parts[i].dataset) for i in parts[:2])
+    example = shared["id"][0]
+    raise CatalogError(
+        f"{mixture.where()}: parts {names} give {shared['id'].n_unique():,} ids more than once "
+        f"(for example {example!r}); a build must not repeat an id: take those rows from one part only"
+    )
+
+
+def known_filter(name: str) -> bool:
+    """Whether a mixture filter of this name is registered (loading the recipes' filters once)."""
+    if name not in _FILTERS:
+        _load_filters()
+    return name in _FILTERS
 
 
 def _load_filters() -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import TuluDataError
+from .names import did_you_mean
 
 T = TypeVar("T")
 Report = Callable[[str], None]
@@ -249,7 +250,7 @@ def stage_collection(name: str, out: Path, catalog: Any, target: Path, repo_id: 
     becomes split `<member>`, with the columns all members share, one manifest and one card."""
     from . import __version__, ops
     from .card import render_card
-    from .writer import content_hash, read_manifest, read_splits, replace_dir, write_split
+    from .writer import content_hash, read_manifest, read_splits, replace_dir, scratch_for, write_split
 
     if name not in catalog.collections:
         raise TuluDataError(f"{name!r} is not a collection in the catalog (collections: {', '.join(catalog.collections) or 'none'})")
@@ -272,7 +273,7 @@ def stage_collection(name: str, out: Path, catalog: Any, target: Path, repo_id: 
     kind = next(iter(kinds))
     schema = ops.SCHEMAS[kind]
 
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = scratch_for(target)
     try:
         (tmp / "data").mkdir(parents=True)
         split_info, members, sources, files_all = {}, [], [], []
@@ -437,5 +438,7 @@ def run_push(name: str, out: Path, repo_id: str | None = None, private: bool = F
         return push_collection(name, out, repo_id, private, revision, catalog, console, dry_run=dry_run, **kwargs)
     path = Path(out) / name
     if not (path / "manifest.json").exists():
-        raise TuluDataError(f"no build of {name!r} in {out}; build it first with `tulu-data build {name} --out {out}`")
+        built = [p.parent.name for p in Path(out).glob("*/manifest.json")]
+        hint = did_you_mean(name, [*built, *(catalog.collections if catalog is not None else ())])
+        raise TuluDataError(f"no build of {name!r} in {out}{hint}; build it first with `tulu-data build {name} --out {out}`")
     return push_build(path, repo_id, private, revision, catalog, console, dry_run=dry_run, **kwargs)

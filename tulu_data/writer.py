@@ -10,6 +10,7 @@ with a rename, so an interrupted build leaves the previous output intact, or non
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
@@ -134,11 +135,48 @@ def content_hash(folder: Path, files: list[str]) -> str:
     return digest.hexdigest()
 
 
+def _scratch_name(target: Path, kind: str) -> Path:
+    """A hidden folder beside `target` for one write: `.NAME.tmp-PID-XXXXXXXX` (or `.old-`)."""
+    return target.with_name(f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_scratch(target: Path) -> list[Path]:
+    """Remove the scratch folders that interrupted writes of `target` left behind; returns them.
+
+    A folder whose writer process is still running (a concurrent build) is kept.
+    """
+    removed = []
+    for kind in ("tmp", "old"):
+        for path in target.parent.glob(f".{glob.escape(target.name)}.{kind}-*"):
+            pid = path.name.rsplit(f".{kind}-", 1)[1].split("-")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and _process_alive(int(pid)):
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def scratch_for(target: Path) -> Path:
+    """A fresh temporary folder name for writing `target`, once stale ones of earlier writes are gone."""
+    remove_stale_scratch(target)
+    return _scratch_name(target, "tmp")
+
+
 def replace_dir(tmp: Path, target: Path) -> None:
     """Move `tmp` to `target`; an existing target is swapped out first and removed only afterwards."""
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        old = _scratch_name(target, "old")
         os.replace(target, old)
     try:
         os.replace(tmp, target)
@@ -176,7 +214,7 @@ def write_build(
     """
     check_not_empty(splits, manifest)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = scratch_for(target)
     try:
         (tmp / "data").mkdir(parents=True)
         split_info = {}
