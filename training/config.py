@@ -77,6 +77,10 @@ class TuluArguments:
             self.output_dir = str(Path("runs") / f"{task}-{Path(self.mix).name}")
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.fp16
+        # Both names set here: transformers < 5.23 only reads gradient_checkpointing.
+        self.activation_checkpointing = self.gradient_checkpointing = resolve_activation_checkpointing(
+            self.activation_checkpointing, self.gradient_checkpointing
+        )
         if not torch.accelerator.is_available():
             # Without this, torchrun/accelerate on a CPU-only machine would run N unrelated copies.
             self.use_cpu = True
@@ -88,11 +92,25 @@ class TuluArguments:
 
 
 def activation_checkpointing_field() -> bool | None:
-    """Activation checkpointing on by default (trl's choice), under transformers' current field name."""
+    """Activation checkpointing, on by default (trl's choice); resolved by ``resolve_activation_checkpointing``."""
     return field(
-        default=True,
-        metadata={"help": "Recompute activations in the backward pass to save memory (slower)."},
+        default=None,
+        metadata={"help": "Recompute activations in the backward pass to save memory (slower). Default: on."},
     )
+
+
+def resolve_activation_checkpointing(activation: bool | None, gradient: bool | None) -> bool:
+    """The new name wins, then the deprecated alias, then on (trl's default).
+
+    Resolved before transformers sees the fields: only transformers >= 5.23 maps
+    ``activation_checkpointing`` onto ``gradient_checkpointing``; older releases (the floor is 4.46) read
+    ``gradient_checkpointing`` alone, so leaving it ``None`` silently turned checkpointing off there.
+    """
+    if activation is not None:
+        return activation
+    if gradient is not None:
+        return gradient
+    return True
 
 
 def bf16_field() -> bool | None:
