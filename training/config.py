@@ -118,6 +118,19 @@ def bf16_field() -> bool | None:
     return field(default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."})
 
 
+def padding_free_field(how: str) -> bool | None:
+    """Padding-free batches, on by default where attention keeps the sequences apart (``training.packing``)."""
+    return field(
+        default=None,
+        metadata={
+            "help": f"Batches without padding: the rows of a batch end to end with per-sequence positions ({how}). "
+            "Default: on where the attention implementation keeps sequences apart (flash attention, or "
+            "transformers' block-diagonal mask for sdpa/eager), else padded with a warning; true: refuse "
+            "where it is not exact. Gains need --per_device_train_batch_size > 1."
+        },
+    )
+
+
 def gradient_checkpointing_alias_field() -> bool | None:
     """The old flag name, still accepted (`--gradient_checkpointing` alone means true)."""
     return field(
@@ -171,6 +184,7 @@ class TuluSFTConfig(SFTConfig, TuluArguments):
     bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
     gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
+    padding_free: bool | None = padding_free_field("trl's collator; needs --pretokenize")
     assistant_only_loss: bool = field(
         default=True,
         metadata={
@@ -218,6 +232,7 @@ class TuluDPOConfig(DPOConfig, TuluArguments):
     bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
     gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
+    padding_free: bool | None = padding_free_field("ours: chosen and rejected rows flattened for each forward")
 
     def __post_init__(self) -> None:
         self._apply_tulu_defaults("dpo")
