@@ -18,6 +18,7 @@ Usage: python bench/bench_train.py --size tiny|1b|7b [--steps 10] [--batch 8] [-
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -229,6 +230,7 @@ def measure(name: str, params: int, steps: int, work: Callable[[], Any]) -> dict
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(reset_partial_state=True)
+    gc.collect()  # the previous run's trainer and models
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -245,6 +247,16 @@ def measure(name: str, params: int, steps: int, work: Callable[[], Any]) -> dict
         row["step_s"] = row["generation_s"] + row["scoring_s"] + row["update_s"]
         row["mfu"] = None  # a PPO step mixes generation, scoring and training
     return row
+
+
+def run_one(name: str, task: str, work: Callable[[], Any], params: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One row: measured, or skipped where the computed state does not fit or the GPU runs out of memory."""
+    if not fits(task, args.size):
+        return {"run": name, "skipped": "computed model state does not fit"}
+    try:
+        return measure(name, params, args.steps, work)
+    except torch.cuda.OutOfMemoryError:
+        return {"run": name, "skipped": "out of GPU memory"}
 
 
 def fits(task: str, size: str) -> bool:
@@ -264,7 +276,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
         if "skipped" in row:
-            lines.append(f"| {row['run']} | " + " | ".join(["skipped"] + ["n/a"] * (len(COLUMNS) - 2)) + " |")
+            skipped = [f"skipped: {row['skipped']}"] + ["n/a"] * (len(COLUMNS) - 2)
+            lines.append(f"| {row['run']} | " + " | ".join(skipped) + " |")
             continue
         split = (
             f"{row['generation_s']:.2f} / {row['scoring_s']:.2f} / {row['update_s']:.2f}" if "generation_s" in row else "n/a"
@@ -330,11 +343,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         ("ours PPO", "ppo", lambda: run_ppo(paths, args, bf16=torch.cuda.is_available())),
     ]
     if torch.cuda.is_available():
-        plan.append(("ours PPO, fp32 generation (--bf16 false)", "ppo", lambda: run_ppo(paths, args, bf16=False)))
-    results = []
-    for name, task, work in plan:
-        results.append(measure(name, params, args.steps, work) if fits(task, args.size) else {"run": name, "skipped": True})
+        plan.append(("ours PPO, all fp32 (--bf16 false)", "ppo", lambda: run_ppo(paths, args, bf16=False)))
+    results = [run_one(name, task, work, params, args) for name, task, work in plan]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (no GPU)"
+    device += f", load average {os.getloadavg()[0]:.1f}"
     print(f"\nbench_train --size {args.size}: {params / 1e6:,.1f}M parameters, {device}, {args.steps} steps of "
           f"{args.batch} rows, max length {args.max_length}; {sft_lengths(paths, args.max_length)}\n")  # fmt: skip
     print(table(results))

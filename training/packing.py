@@ -65,6 +65,11 @@ def _probe_model(implementation: str) -> LlamaForCausalLM:
 def packed_attention_is_isolated(implementation: str) -> bool:
     """Whether two sequences packed in one row (positions restarting, no mask) give the same outputs as
     each sequence alone, under ``implementation`` in the installed transformers (checked on CPU)."""
+    with torch.random.fork_rng(devices=[]):  # the probe's seed must not move the run's random stream
+        return _probe(implementation)
+
+
+def _probe(implementation: str) -> bool:
     try:
         model = _probe_model(implementation)
         first, second = torch.arange(1, 6)[None], torch.arange(7, 15)[None]
