@@ -71,7 +71,8 @@ def train(args: TuluDPOConfig) -> TrainingRun:
     args.padding_free = padding_free
     if padding_free:
         for scored in (trainer.model, trainer.ref_model):
-            add_padding_free_forward(trainer.accelerator.unwrap_model(scored))
+            if scored is not None:
+                add_padding_free_forward(trainer.accelerator.unwrap_model(scored))
     trainer.train()
     return finish(trainer, args, tokenized)
 
