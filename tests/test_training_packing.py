@@ -47,6 +47,8 @@ def test_decision_falls_back_or_refuses(tokenizer, caplog: pytest.LogCaptureFixt
     model = build_tiny_causal_lm(tokenizer)
     assert padding_free_decision(None, model) and padding_free_decision(True, model)
     assert not padding_free_decision(False, model)
+    assert not padding_free_decision(None, model, sequences_per_batch=1)  # nothing to remove
+    assert padding_free_decision(True, model, sequences_per_batch=1)  # asked for: allowed, it is exact
     model.config._attn_implementation = "no_such_attention"
     with caplog.at_level(logging.WARNING, logger="training.packing"):
         assert not padding_free_decision(None, model)

@@ -126,7 +126,7 @@ def padding_free_field(how: str) -> bool | None:
             "help": f"Batches without padding: the rows of a batch end to end with per-sequence positions ({how}). "
             "Default: on where the attention implementation keeps sequences apart (flash attention, or "
             "transformers' block-diagonal mask for sdpa/eager), else padded with a warning; true: refuse "
-            "where it is not exact. Gains need --per_device_train_batch_size > 1."
+            "where it is not exact. Off by default for single-sequence batches (nothing to remove)."
         },
     )
 

@@ -63,7 +63,8 @@ def train(args: TuluDPOConfig) -> TrainingRun:
         train_dataset = tokenized.dataset
     else:
         train_dataset = rows.select_columns(["chosen", "rejected"])
-    padding_free = padding_free_decision(args.padding_free, model)
+    # chosen and rejected rows make two sequences per pair
+    padding_free = padding_free_decision(args.padding_free, model, "", 2 * args.per_device_train_batch_size)
     with hidden_from_trl(args, padding_free=False):  # trl's DPO padding-free is off; ours wraps the forwards
         trainer = PretokenizedDPOTrainer(
             model=model, ref_model=ref_model, args=args, train_dataset=train_dataset, processing_class=tokenizer

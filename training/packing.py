@@ -84,11 +84,16 @@ def _probe(implementation: str) -> bool:
     return torch.allclose(together, alone, atol=1e-5, rtol=1e-4)
 
 
-def padding_free_decision(requested: bool | None, model: PreTrainedModel, reason_off: str = "") -> bool:
-    """Resolve ``--padding_free`` (None: on where exact). Refuses an explicit request that is not exact;
-    logs why it is off otherwise."""
+def padding_free_decision(
+    requested: bool | None, model: PreTrainedModel, reason_off: str = "", sequences_per_batch: int = 2
+) -> bool:
+    """Resolve ``--padding_free`` (None: on where exact and useful). Refuses an explicit request that is
+    not exact; logs why it is off otherwise."""
     if requested is False:
         logger.info("padding-free batches: off (--padding_free false)")
+        return False
+    if requested is None and sequences_per_batch == 1:
+        logger.info("padding-free batches: off (one sequence per batch has no padding to remove)")
         return False
     if reason_off:
         if requested:
