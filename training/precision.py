@@ -18,6 +18,8 @@ parameter counts (Llama-2 shapes; 1B is the TinyLlama-1.1B shape) and the shippe
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
@@ -63,6 +65,13 @@ def parameter_count(config: LlamaConfig, reward_head: bool = False) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+@functools.cache
+def model_sizes(size: str) -> tuple[int, int]:
+    """Parameters of the causal LM and of the reward model of ``size`` (computed once)."""
+    config = llama_config(size)
+    return parameter_count(config), parameter_count(config, reward_head=True)
+
+
 def trained_bytes(params: int, layout: str, gpus: int = 8) -> float:
     """Per-GPU bytes of one trained model's weights, gradients and optimizer state under ``layout``.
 
@@ -84,8 +93,7 @@ def frozen_bytes(params: int, layout: str, gpus: int = 8) -> float:
 def task_state_bytes(task: str, size: str, layout: str) -> float | None:
     """Per-GPU model-state bytes of ``task`` at ``size``; None where the layout is not supported (PPO runs
     on one process or DDP)."""
-    config = llama_config(size)
-    policy, reward = parameter_count(config), parameter_count(config, reward_head=True)
+    policy, reward = model_sizes(size)
     if task == "SFT":
         return trained_bytes(policy, layout)
     if task == "DPO":
@@ -112,7 +120,7 @@ def memory_table(sizes: tuple[str, ...] = ("1b", "7b", "13b")) -> str:
     header = "| model | params | task | " + " | ".join(LAYOUTS) + " |"
     lines = [header, "|" + "---|" * (3 + len(LAYOUTS))]
     for size in sizes:
-        params = parameter_count(llama_config(size))
+        params = model_sizes(size)[0]
         activations = checkpointed_activation_bytes(size, 8192)
         for task in TASKS:
             cells = []
