@@ -124,7 +124,11 @@ def peak_flops() -> float | None:
 def build_model(size: str, rows: list[dict[str, Any]], folder: Path) -> int:
     """Save a random Llama of ``size`` and a BPE tokenizer trained on ``rows``; return the parameter count."""
     tokenizer = build_tiny_tokenizer(conversation_texts(rows))
-    ids = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id, "bos_token_id": None}
+    ids = {
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": None,
+    }
     config = tiny_config(tokenizer, **TINY_SIZES) if size == "tiny" else llama_config(size, **ids)
     torch.manual_seed(0)
     with torch.device("cuda" if torch.cuda.is_available() and size != "tiny" else "cpu"):
@@ -162,7 +166,9 @@ def run_ours(task: str, paths: dict[str, Path], args: argparse.Namespace) -> Any
     entry = {"sft": sft, "dpo": dpo, "rm": rm}[task]
     data = paths["sft"] if task == "sft" else paths["pairs"]
     flags = common_flags(paths["model"], data, args.out / "runs" / task, args)
-    return entry.main([*flags, "--max_length", str(args.max_length if task == "sft" else args.max_length // 4)])
+    return entry.main(
+        [*flags, "--max_length", str(args.max_length if task == "sft" else args.max_length // 4)]
+    )
 
 
 def run_trl(task: str, paths: dict[str, Path], args: argparse.Namespace) -> Any:
@@ -184,13 +190,17 @@ def run_trl(task: str, paths: dict[str, Path], args: argparse.Namespace) -> Any:
     }  # fmt: skip
     if task == "sft":
         rows = load_dataset(str(paths["sft"]))["train"].select_columns(["messages"])
-        config = SFTConfig(**settings, learning_rate=2e-5, max_length=args.max_length, assistant_only_loss=True)
+        config = SFTConfig(
+            **settings, learning_rate=2e-5, max_length=args.max_length, assistant_only_loss=True
+        )
         trainer = SFTTrainer(model=model, args=config, train_dataset=rows, processing_class=tokenizer)
     else:
         rows = load_dataset(str(paths["pairs"]))["train"].select_columns(["chosen", "rejected"])
         ref = load_causal_lm(str(paths["model"]), tokenizer, 0)
         config = DPOConfig(**settings, learning_rate=5e-7, beta=0.1, max_length=args.max_length // 4)
-        trainer = DPOTrainer(model=model, ref_model=ref, args=config, train_dataset=rows, processing_class=tokenizer)
+        trainer = DPOTrainer(
+            model=model, ref_model=ref, args=config, train_dataset=rows, processing_class=tokenizer
+        )
     trainer.train()
     return trainer
 
@@ -249,7 +259,9 @@ def measure(name: str, params: int, steps: int, work: Callable[[], Any]) -> dict
     return row
 
 
-def run_one(name: str, task: str, work: Callable[[], Any], params: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(
+    name: str, task: str, work: Callable[[], Any], params: int, args: argparse.Namespace
+) -> dict[str, Any]:
     """One row: measured, or skipped where the computed state does not fit or the GPU runs out of memory."""
     if not fits(task, args.size):
         return {"run": name, "skipped": "computed model state does not fit"}
@@ -280,7 +292,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             lines.append(f"| {row['run']} | " + " | ".join(skipped) + " |")
             continue
         split = (
-            f"{row['generation_s']:.2f} / {row['scoring_s']:.2f} / {row['update_s']:.2f}" if "generation_s" in row else "n/a"
+            f"{row['generation_s']:.2f} / {row['scoring_s']:.2f} / {row['update_s']:.2f}"
+            if "generation_s" in row
+            else "n/a"
         )
         cells = [
             row["run"], cell(row["step_s"], ".3f"), cell(row["tokens_per_s"], ",.0f"), cell(row["padding"], ".1%"),
@@ -312,7 +326,9 @@ def sft_lengths(paths: dict[str, Path], max_length: int) -> str:
     from training.modeling import load_tokenizer
 
     tokenizer = load_tokenizer(str(paths["model"]))
-    encoded = encode_batch_with_labels(tokenizer, [row["messages"] for row in _read(paths["sft"])], max_length)
+    encoded = encode_batch_with_labels(
+        tokenizer, [row["messages"] for row in _read(paths["sft"])], max_length
+    )
     lengths = [len(e["input_ids"]) for e in encoded]
     return f"SFT rows: mean {statistics.mean(lengths):,.0f} tokens, max {max(lengths):,}"
 
@@ -323,7 +339,9 @@ def speedups(results: list[dict[str, Any]]) -> str:
     parts = []
     for ours, theirs in (("ours SFT", "trl SFTTrainer"), ("ours DPO", "trl DPOTrainer")):
         if ours in by_name and theirs in by_name:
-            parts.append(f"{ours} / {theirs}: {by_name[ours]['tokens_per_s'] / by_name[theirs]['tokens_per_s']:.2f}x")
+            parts.append(
+                f"{ours} / {theirs}: {by_name[ours]['tokens_per_s'] / by_name[theirs]['tokens_per_s']:.2f}x"
+            )
     return "non-padding tokens/s, " + "; ".join(parts)
 
 

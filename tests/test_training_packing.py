@@ -106,7 +106,9 @@ def test_sft_entry_point_trains_padding_free_and_keeps_max_length(tmp_path: Path
     model = trainer.model
     losses = []
     for padding_free in (True, False):
-        batch = DataCollatorForLanguageModeling(trainer.processing_class.pad_token_id, padding_free=padding_free)(rows)
+        batch = DataCollatorForLanguageModeling(
+            trainer.processing_class.pad_token_id, padding_free=padding_free
+        )(rows)
         model.zero_grad()
         loss = trainer.compute_loss(model, batch)
         loss.backward()
@@ -122,7 +124,8 @@ def dpo_batch(tokenizer, count: int = 4) -> dict[str, torch.Tensor]:
         {"chosen": [r["chosen"] for r in rows], "rejected": [r["rejected"] for r in rows]}, tokenizer, "dpo"
     )
     examples = [
-        {name: columns[name][i] for name in ("prompt_ids", "chosen_ids", "rejected_ids")} for i in range(count)
+        {name: columns[name][i] for name in ("prompt_ids", "chosen_ids", "rejected_ids")}
+        for i in range(count)
     ]
     return DataCollatorForPreference(pad_token_id=tokenizer.pad_token_id)(examples)
 
@@ -135,7 +138,9 @@ def test_dpo_padding_free_forward_equals_padded(tokenizer) -> None:
     add_fused_lm_head(padded_model, outputs=FIELDS[:4])  # as trl's DPOTrainer does
     free_model = add_padding_free_forward(copy.deepcopy(padded_model))
     calls = []
-    free_model.model.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["input_ids"].shape), with_kwargs=True)
+    free_model.model.register_forward_pre_hook(
+        lambda m, a, kw: calls.append(kw["input_ids"].shape), with_kwargs=True
+    )
     outputs, grads = [], []
     for model in (padded_model, free_model):
         out = model(

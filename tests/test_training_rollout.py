@@ -101,6 +101,8 @@ def test_generation_runs_in_bf16_under_bf16(tokenizer, prompts: Dataset, tmp_pat
     hook.remove()
     steps = batch.responses.shape[1]
     assert len(seen) >= steps and set(seen) == {torch.bfloat16}  # every decoding step, and the scoring pass
-    assert trainer.policy.lm_head.weight.dtype == torch.float32  # the trained weights stay the fp32 master copy
+    assert (
+        trainer.policy.lm_head.weight.dtype == torch.float32
+    )  # the trained weights stay the fp32 master copy
     assert trainer.ref_policy.lm_head.weight.dtype == torch.bfloat16
     assert trainer.reward_model.score.weight.dtype == torch.bfloat16

@@ -232,7 +232,9 @@ class TuluDPOConfig(DPOConfig, TuluArguments):
     bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
     gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
-    padding_free: bool | None = padding_free_field("ours: chosen and rejected rows flattened for each forward")
+    padding_free: bool | None = padding_free_field(
+        "ours: chosen and rejected rows flattened for each forward"
+    )
 
     def __post_init__(self) -> None:
         self._apply_tulu_defaults("dpo")

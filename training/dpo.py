@@ -67,7 +67,11 @@ def train(args: TuluDPOConfig) -> TrainingRun:
     padding_free = padding_free_decision(args.padding_free, model, "", 2 * args.per_device_train_batch_size)
     with hidden_from_trl(args, padding_free=False):  # trl's DPO padding-free is off; ours wraps the forwards
         trainer = PretokenizedDPOTrainer(
-            model=model, ref_model=ref_model, args=args, train_dataset=train_dataset, processing_class=tokenizer
+            model=model,
+            ref_model=ref_model,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=tokenizer,
         )
     args.padding_free = padding_free
     if padding_free:

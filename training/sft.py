@@ -49,7 +49,10 @@ def train(args: TuluSFTConfig) -> TrainingRun:
     else:
         train_dataset = rows.select_columns(["messages"])
     args.padding_free = padding_free_decision(
-        args.padding_free, model, "" if args.pretokenize else NEEDS_PRETOKENIZE, args.per_device_train_batch_size
+        args.padding_free,
+        model,
+        "" if args.pretokenize else NEEDS_PRETOKENIZE,
+        args.per_device_train_batch_size,
     )
     if args.padding_free:
         model.config.use_cache = False  # a KV cache would switch off transformers' packed-sequence mask

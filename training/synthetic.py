@@ -120,7 +120,9 @@ def filler_text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(FILLER_WORDS) for _ in range(max(1, words)))
 
 
-def sized_sft_rows(count: int, max_length: int = 8192, scale: float = 1.0, seed: int = 0) -> list[dict[str, Any]]:
+def sized_sft_rows(
+    count: int, max_length: int = 8192, scale: float = 1.0, seed: int = 0
+) -> list[dict[str, Any]]:
     """SFT rows whose lengths follow the Tulu 2 mixture's (``scale`` shrinks them for small runs): one to
     three user/assistant turns, the assistant writing about three quarters of each conversation."""
     rng = random.Random(seed)
@@ -145,7 +147,9 @@ def sized_preference_rows(
     rng = random.Random(seed)
     rows = []
     for index in range(count):
-        prompt = [{"role": "user", "content": filler_text(rng, tulu_length(rng, 150, max_length // 2, scale))}]
+        prompt = [
+            {"role": "user", "content": filler_text(rng, tulu_length(rng, 150, max_length // 2, scale))}
+        ]
         replies = [filler_text(rng, tulu_length(rng, 250, max_length // 2, scale)) for _ in range(2)]
         rows.append(
             {
@@ -160,14 +164,18 @@ def sized_preference_rows(
     return rows
 
 
-def sized_prompt_rows(count: int, max_length: int = 1024, scale: float = 1.0, seed: int = 0) -> list[dict[str, Any]]:
+def sized_prompt_rows(
+    count: int, max_length: int = 1024, scale: float = 1.0, seed: int = 0
+) -> list[dict[str, Any]]:
     """PPO prompts (``ultrafeedback_prompts`` format) around 150 tokens (log-normal, scaled)."""
     rng = random.Random(seed)
     return [
         {
             "id": f"sized_prompt_{index}",
             "source": "synthetic_sized",
-            "prompt": [{"role": "user", "content": filler_text(rng, tulu_length(rng, 150, max_length, scale))}],
+            "prompt": [
+                {"role": "user", "content": filler_text(rng, tulu_length(rng, 150, max_length, scale))}
+            ],
         }
         for index in range(count)
     ]
