@@ -77,6 +77,10 @@ class TuluArguments:
             self.output_dir = str(Path("runs") / f"{task}-{Path(self.mix).name}")
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.fp16
+        # Both names set here: transformers < 5.23 only reads gradient_checkpointing.
+        self.activation_checkpointing = self.gradient_checkpointing = resolve_activation_checkpointing(
+            self.activation_checkpointing, self.gradient_checkpointing
+        )
         if not torch.accelerator.is_available():
             # Without this, torchrun/accelerate on a CPU-only machine would run N unrelated copies.
             self.use_cpu = True
@@ -88,16 +92,43 @@ class TuluArguments:
 
 
 def activation_checkpointing_field() -> bool | None:
-    """Activation checkpointing on by default (trl's choice), under transformers' current field name."""
+    """Activation checkpointing, on by default (trl's choice); resolved by ``resolve_activation_checkpointing``."""
     return field(
-        default=True,
-        metadata={"help": "Recompute activations in the backward pass to save memory (slower)."},
+        default=None,
+        metadata={"help": "Recompute activations in the backward pass to save memory (slower). Default: on."},
     )
+
+
+def resolve_activation_checkpointing(activation: bool | None, gradient: bool | None) -> bool:
+    """The new name wins, then the deprecated alias, then on (trl's default).
+
+    Resolved before transformers sees the fields: only transformers >= 5.23 maps
+    ``activation_checkpointing`` onto ``gradient_checkpointing``; older releases (the floor is 4.46) read
+    ``gradient_checkpointing`` alone, so leaving it ``None`` silently turned checkpointing off there.
+    """
+    if activation is not None:
+        return activation
+    if gradient is not None:
+        return gradient
+    return True
 
 
 def bf16_field() -> bool | None:
     """bf16 decided at start-up: on when CUDA supports it, unless a flag says otherwise."""
     return field(default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."})
+
+
+def padding_free_field(how: str) -> bool | None:
+    """Padding-free batches, on by default where attention keeps the sequences apart (``training.packing``)."""
+    return field(
+        default=None,
+        metadata={
+            "help": f"Batches without padding: the rows of a batch end to end with per-sequence positions ({how}). "
+            "Default: on where the attention implementation keeps sequences apart (flash attention, or "
+            "transformers' block-diagonal mask for sdpa/eager), else padded with a warning; true: refuse "
+            "where it is not exact. Off by default for single-sequence batches (nothing to remove)."
+        },
+    )
 
 
 def gradient_checkpointing_alias_field() -> bool | None:
@@ -153,6 +184,7 @@ class TuluSFTConfig(SFTConfig, TuluArguments):
     bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
     gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
+    padding_free: bool | None = padding_free_field("trl's collator; needs --pretokenize")
     assistant_only_loss: bool = field(
         default=True,
         metadata={
@@ -200,6 +232,9 @@ class TuluDPOConfig(DPOConfig, TuluArguments):
     bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
     gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
+    padding_free: bool | None = padding_free_field(
+        "ours: chosen and rejected rows flattened for each forward"
+    )
 
     def __post_init__(self) -> None:
         self._apply_tulu_defaults("dpo")

@@ -32,6 +32,8 @@ from .common import (
 )
 from .config import TuluDPOConfig
 from .modeling import load_causal_lm
+from .packing import add_padding_free_forward, hidden_from_trl, padding_free_decision, with_flash_attention
+from .precision import frozen_dtype
 
 
 class PretokenizedDPOTrainer(DPOTrainer):
@@ -53,18 +55,32 @@ def train(args: TuluDPOConfig) -> TrainingRun:
     set_seed(args.seed)
     _, rows, data_key = load_training_rows(args, ("preference",))
     tokenizer = tokenizer_for(args.model, rows, trust_remote_code=args.trust_remote_code)
-    model = load_causal_lm(args.model, tokenizer, args.seed, args.model_init_kwargs)
+    init_kwargs = with_flash_attention(args.model_init_kwargs, args.bf16)
+    model = load_causal_lm(args.model, tokenizer, args.seed, init_kwargs)
     # The tiny model is rebuilt from the same seed, so the reference starts identical to the policy.
-    ref_model = load_causal_lm(args.ref_model or args.model, tokenizer, args.seed, args.model_init_kwargs)
+    ref_model = load_causal_lm(args.ref_model or args.model, tokenizer, args.seed, init_kwargs)
+    ref_model.to(frozen_dtype(args.bf16))
     tokenized = None
     if args.pretokenize:
         tokenized = tokenize_for("dpo", args, rows, tokenizer, data_key)
         train_dataset = tokenized.dataset
     else:
         train_dataset = rows.select_columns(["chosen", "rejected"])
-    trainer = PretokenizedDPOTrainer(
-        model=model, ref_model=ref_model, args=args, train_dataset=train_dataset, processing_class=tokenizer
-    )
+    # chosen and rejected rows make two sequences per pair
+    padding_free = padding_free_decision(args.padding_free, model, "", 2 * args.per_device_train_batch_size)
+    with hidden_from_trl(args, padding_free=False):  # trl's DPO padding-free is off; ours wraps the forwards
+        trainer = PretokenizedDPOTrainer(
+            model=model,
+            ref_model=ref_model,
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=tokenizer,
+        )
+    args.padding_free = padding_free
+    if padding_free:
+        for scored in (trainer.model, trainer.ref_model):
+            if scored is not None:
+                add_padding_free_forward(trainer.accelerator.unwrap_model(scored))
     trainer.train()
     return finish(trainer, args, tokenized)
 

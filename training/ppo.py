@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator, DistributedType
 from datasets import Dataset
 from torch import nn
@@ -41,7 +40,19 @@ from .common import end_distributed, load_training_rows, setup_logging, tokenize
 from .config import accumulation_steps, world_size
 from .modeling import is_tiny, load_causal_lm, load_reward_model
 from .ppo_math import compute_rewards_with_kl, gae, policy_loss, value_loss, whiten
+from .precision import frozen_dtype
 from .preflight import require_rows
+from .rollout import (  # noqa: F401  (re-exported: the rollout helpers' historical home)
+    ScoringModels,
+    left_pad,
+    positions,
+    response_logprobs,
+    sample_responses,
+    score_rollout,
+    stopwatch,
+    token_scores,
+    truncate_after_eos,
+)
 
 logger = logging.getLogger("training.ppo")
 
@@ -124,6 +135,13 @@ class PPOConfig:
     per_device_train_batch_size: int = field(
         default=8, metadata={"help": "Micro-batch for the update's forward/backward (gradients accumulate)."}
     )
+    rollout_forward_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Rows per scoring forward of a rollout (policy, value, reference, reward); 0: the whole "
+            "per-device rollout batch at once. Default: --per_device_train_batch_size."
+        },
+    )
     num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the prompts."})
     max_steps: int = field(default=-1, metadata={"help": "PPO steps; overrides num_train_epochs if > 0."})
     logging_steps: int = field(default=1, metadata={"help": "Log every this many PPO steps."})
@@ -151,6 +169,8 @@ class PPOConfig:
             self.use_cpu = not torch.accelerator.is_available()
         if self.bf16 is None:
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.use_cpu
+        if self.rollout_forward_batch_size is None:
+            self.rollout_forward_batch_size = self.per_device_train_batch_size
         self.per_device_rollout_batch_size = accumulation_steps(self.rollout_batch_size, 1, world_size())
         if self.per_device_rollout_batch_size % self.num_mini_batches:
             raise ValueError("the per-device rollout batch must split evenly into --num_mini_batches")
@@ -174,93 +194,11 @@ class PolicyAndValue(nn.Module):
         return logits, values
 
 
-def token_scores(
-    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor
-) -> torch.Tensor:
-    """A sequence classifier's one-output head applied at every position: ``[batch, tokens]``."""
-    backbone = model.base_model
-    hidden = backbone(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-    ).last_hidden_state
-    head = getattr(model, "score", None) or model.classifier
-    return head(hidden).squeeze(-1).float()
-
-
-def positions(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that skip left padding."""
-    return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
-
-
-def response_logprobs(logits: torch.Tensor, responses: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Log-probabilities of the response tokens under ``logits / temperature``, from logits over the
-    positions that predict them (``[batch, response_tokens, vocab]``)."""
-    log_softmax = F.log_softmax(logits.float() / temperature, dim=-1)
-    return torch.gather(log_softmax, 2, responses.unsqueeze(-1)).squeeze(-1)
-
-
 def disable_dropout(model: nn.Module) -> None:
     """Dropout off, so rollout and update log-probabilities agree."""
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
-
-
-def left_pad(sequences: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad token lists into ``(input_ids, attention_mask)``."""
-    width = max(len(sequence) for sequence in sequences)
-    input_ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        if sequence:
-            input_ids[row, width - len(sequence) :] = torch.tensor(sequence)
-            attention_mask[row, width - len(sequence) :] = 1
-    return input_ids, attention_mask
-
-
-def truncate_after_eos(
-    responses: torch.Tensor, eos_token_id: int, pad_token_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Cut each response after its first eos: returns ``(responses, mask, ends_with_eos)``; padding after
-    the end is set to the pad id and masked out."""
-    is_eos = responses == eos_token_id
-    ends_with_eos = is_eos.any(dim=1)
-    first_eos = torch.where(
-        ends_with_eos,
-        is_eos.float().argmax(dim=1),
-        torch.full_like(ends_with_eos, responses.shape[1] - 1, dtype=torch.long),
-    )
-    index = torch.arange(responses.shape[1], device=responses.device).unsqueeze(0)
-    mask = (index <= first_eos.unsqueeze(1)).long()
-    return responses.masked_fill(mask == 0, pad_token_id), mask, ends_with_eos
-
-
-@torch.no_grad()
-def sample_responses(
-    model: PreTrainedModel,
-    tokenizer: Any,
-    prompt_ids: list[list[int]],
-    max_new_tokens: int,
-    temperature: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sample one response per prompt: ``(queries, query_mask, responses, response_mask, ends_with_eos)``."""
-    device = next(model.parameters()).device
-    queries, query_mask = left_pad(prompt_ids, tokenizer.pad_token_id)
-    queries, query_mask = queries.to(device), query_mask.to(device)
-    generated = model.generate(
-        input_ids=queries,
-        attention_mask=query_mask,
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=1.0,
-        max_new_tokens=max_new_tokens,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    responses, response_mask, ends_with_eos = truncate_after_eos(
-        generated[:, queries.shape[1] :], tokenizer.eos_token_id, tokenizer.pad_token_id
-    )
-    return queries, query_mask, responses, response_mask, ends_with_eos
 
 
 @dataclass
@@ -317,6 +255,7 @@ class PPOTrainer:
         for frozen in (ref_policy, reward_model):
             frozen.requires_grad_(False)
             frozen.eval()
+            frozen.to(frozen_dtype(config.bf16))
         generator = torch.Generator().manual_seed(config.seed)
         self.dataloader = DataLoader(
             [list(ids) for ids in prompts["prompt_ids"]],
@@ -365,35 +304,41 @@ class PPOTrainer:
         return self.accelerator.unwrap_model(self.model).value_model
 
     @torch.no_grad()
+    def generate(self, prompt_ids: list[list[int]]) -> tuple[torch.Tensor, ...]:
+        """Sample one response per prompt under the accelerator's autocast (bf16 when ``--bf16``)."""
+        config = self.config
+        with self.accelerator.autocast():
+            return sample_responses(
+                self.policy, self.tokenizer, prompt_ids, config.max_response_length, config.temperature
+            )
+
+    @torch.no_grad()
     def rollout(self, prompt_ids: list[list[int]]) -> Rollout:
         """Sample, score, and compute rewards, advantages and returns for one batch of prompts."""
-        config, tokenizer = self.config, self.tokenizer
+        config = self.config
         self.model.eval()
-        queries, query_mask, responses, mask, ends_with_eos = sample_responses(
-            self.policy, tokenizer, prompt_ids, config.max_response_length, config.temperature
-        )
+        times: dict[str, float] = {}
+        with stopwatch(times, "time/generation"):
+            queries, query_mask, responses, mask, ends_with_eos = self.generate(prompt_ids)
         input_ids = torch.cat([queries, responses], dim=1)
         attention_mask = torch.cat([query_mask, mask], dim=1)
-        position_ids = positions(attention_mask)
-        context = queries.shape[1]
-        predicting = slice(
-            context - 1, input_ids.shape[1] - 1
-        )  # positions whose outputs predict the responses
-        with self.accelerator.autocast():
-            logits, all_values = self.model(input_ids, attention_mask, position_ids)
-            ref_logits = self.ref_policy(
-                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-            ).logits
-            reward_per_token = token_scores(self.reward_model, input_ids, attention_mask, position_ids)
-        logprobs = response_logprobs(logits[:, predicting], responses, config.temperature)
-        ref_logprobs = response_logprobs(ref_logits[:, predicting], responses, config.temperature)
-        values = all_values[:, predicting]
-        last_token = context + mask.sum(dim=1) - 1
-        scores = reward_per_token[torch.arange(len(last_token), device=last_token.device), last_token]
-        scores = scores - config.missing_eos_penalty * (~ends_with_eos).float()
+        with stopwatch(times, "time/scoring"):
+            scored = score_rollout(
+                ScoringModels(self.model, self.ref_policy, self.reward_model),
+                input_ids,
+                attention_mask,
+                responses,
+                mask,
+                config.temperature,
+                config.rollout_forward_batch_size,
+                self.accelerator.autocast,
+            )
+        scores = scored.scores - config.missing_eos_penalty * (~ends_with_eos).float()
         mask_float = mask.float()
-        rewards, kl = compute_rewards_with_kl(scores, logprobs, ref_logprobs, mask_float, config.kl_coef)
-        advantages, returns = gae(rewards, values, mask_float, config.gamma, config.lam)
+        rewards, kl = compute_rewards_with_kl(
+            scores, scored.logprobs, scored.ref_logprobs, mask_float, config.kl_coef
+        )
+        advantages, returns = gae(rewards, scored.values, mask_float, config.gamma, config.lam)
         if config.whiten_advantages:
             advantages = whiten(advantages, mask_float)
         stats = {
@@ -402,15 +347,17 @@ class PPOTrainer:
             "non_score_reward": (rewards.sum(dim=1) - scores).mean().item(),
             "ends_with_eos": ends_with_eos.float().mean().item(),
             "response_length": mask_float.sum(dim=1).mean().item(),
+            "generated_tokens": mask_float.sum().item(),
+            **times,
         }
         return Rollout(
             input_ids,
             attention_mask,
-            position_ids,
+            positions(attention_mask),
             responses,
             mask_float,
-            logprobs,
-            values * mask_float,
+            scored.logprobs,
+            scored.values * mask_float,
             advantages,
             returns,
             stats,
@@ -481,12 +428,15 @@ class PPOTrainer:
         while step < self.total_steps:
             for prompt_ids in self.dataloader:
                 batch = self.rollout(prompt_ids)
-                losses = self.update(batch)
+                times: dict[str, float] = {}
+                with stopwatch(times, "time/update"):
+                    losses = self.update(batch)
                 step += 1
                 metrics = {
                     "step": step,
                     **batch.stats,
                     **losses,
+                    **times,
                     "learning_rate": self.scheduler.get_last_lr()[0],
                 }
                 metrics = {

@@ -15,6 +15,7 @@ from .front_door import help_before_imports, prog, run_entry
 help_before_imports(__name__, "sft")  # `--help` answers here, before trl and torch are imported
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 from transformers import set_seed
 from trl import SFTTrainer, TrlParser
@@ -30,6 +31,9 @@ from .common import (
 )
 from .config import TuluSFTConfig
 from .modeling import load_causal_lm
+from .packing import hidden_from_trl, padding_free_decision, with_flash_attention
+
+NEEDS_PRETOKENIZE = "with --pretokenize false trl tokenizes, and only truncates padded or packed rows"
 
 
 def train(args: TuluSFTConfig) -> TrainingRun:
@@ -37,7 +41,8 @@ def train(args: TuluSFTConfig) -> TrainingRun:
     set_seed(args.seed)
     _, rows, data_key = load_training_rows(args, ("sft",))
     tokenizer = tokenizer_for(args.model, rows, trust_remote_code=args.trust_remote_code)
-    model = load_causal_lm(args.model, tokenizer, args.seed, args.model_init_kwargs)
+    init_kwargs = with_flash_attention(args.model_init_kwargs, args.bf16)
+    model = load_causal_lm(args.model, tokenizer, args.seed, init_kwargs)
     tokenized = None
     if args.pretokenize:
         tokenized = tokenize_for("sft", args, rows, tokenizer, data_key)
@@ -46,7 +51,17 @@ def train(args: TuluSFTConfig) -> TrainingRun:
         args.assistant_only_loss = False
     else:
         train_dataset = rows.select_columns(["messages"])
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
+    args.padding_free = padding_free_decision(
+        args.padding_free,
+        model,
+        "" if args.pretokenize else NEEDS_PRETOKENIZE,
+        args.per_device_train_batch_size,
+    )
+    if args.padding_free:
+        model.config.use_cache = False  # a KV cache would switch off transformers' packed-sequence mask
+    # Rows are already cut to max_length by the encoder; trl refuses padding-free with a length to enforce.
+    with hidden_from_trl(args, max_length=None) if args.padding_free else nullcontext():
+        trainer = SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer)
     trainer.train()
     return finish(trainer, args, tokenized)
 
