@@ -303,14 +303,19 @@ def test_rebuild_in_place_is_not_served_from_a_stale_datasets_cache(qa_catalog, 
 
 
 @pytest.mark.parametrize("width", [80, 140])
-def test_cli_list_shows_every_dataset_and_mixture_on_one_line(monkeypatch, width):
-    from tulu_data import cli
+def test_cli_list_shows_every_dataset_and_mixture_once_and_fits(monkeypatch, width):
+    """Narrow: one cut line per entry. Wide: the whole description, wrapped under its entry."""
+    from tulu_data import cli_common
     from tulu_data.mixtures import list_mixtures
 
-    monkeypatch.setattr(cli.console, "width", width)
+    monkeypatch.setattr(cli_common.console, "width", width)
     result = CliRunner().invoke(app, ["list"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
     for name in [*load_catalog().datasets, *(m.name for m in list_mixtures())]:
         assert sum(line.startswith(f"│ {name} ") for line in lines) == 1, name
     assert max(map(len, lines)) <= width
+    description = load_catalog().datasets["helpsteer"].description
+    last_words = " ".join(description.split()[-2:])
+    text = " ".join(line.strip("│ ").replace("│", " ") for line in lines)
+    assert (last_words in " ".join(text.split())) == (width >= 120)

@@ -107,7 +107,7 @@ def catalog_kind(name: str) -> str:
     """The row kind of a catalog dataset or mixture, from the catalog and mixture files alone."""
     from tulu_data.catalog import load_catalog
     from tulu_data.mixture_check import check_mixture_tree
-    from tulu_data.mixtures import find_mixture, known_filter, mixtures_dir
+    from tulu_data.mixtures import find_mixture, known_filter, mixture_names
     from tulu_data.names import did_you_mean, plain_name_problem
     from tulu_data.registry import get_recipe
 
@@ -117,13 +117,12 @@ def catalog_kind(name: str) -> str:
     catalog = load_catalog()
     if name in catalog.datasets:
         return get_recipe(catalog.datasets[name].recipe).kind
-    mixture = find_mixture(name)
+    mixture = find_mixture(name, catalog=catalog)
     if mixture is not None:
         return check_mixture_tree(mixture, catalog, None, known_filter)
     if name in catalog.collections:
         raise TrainingInputError(f"--mix {name} is a collection: train on one of its members, e.g. {catalog.collections[name].datasets[0]}")
-    mixtures = [p.stem for p in mixtures_dir().glob("*.yaml")]
-    hint = did_you_mean(name, [*catalog.datasets, *mixtures])
+    hint = did_you_mean(name, [*catalog.datasets, *mixture_names(catalog=catalog)])
     raise TrainingInputError(
         f"--mix {name}: not a catalog dataset or mixture{hint}, nor a local folder (`tulu-data list` shows the names)"
     )

@@ -72,7 +72,8 @@ class Builder:
     out: Path = Path("builds")
     seed: int = 42
     force: bool = False
-    mixtures: Path | None = None  # folder of mixture files (default: the project's mixtures/)
+    mixtures: Path | None = None  # a folder of mixture files instead of the catalog's mixtures
+    source_overrides: dict[str, str] = field(default_factory=dict)  # --source KEY=PATH
     report: Reporter = lambda msg: None
     events: list[BuildEvent] = field(default_factory=list)
     _fingerprints: dict[str, str] = field(default_factory=dict)
@@ -90,7 +91,7 @@ class Builder:
             raise TuluDataError(problem)
         if name in self.catalog.datasets:
             return self.build_dataset(name)
-        mixture = find_mixture(name, self.mixtures)
+        mixture = find_mixture(name, self.mixtures, self.catalog)
         if mixture is not None:
             from .mixtures import build_mixture
 
@@ -103,9 +104,9 @@ class Builder:
         )
 
     def _suggest(self, name: str) -> str:
-        from .mixtures import mixtures_dir
+        from .mixture_spec import mixture_names
 
-        mixtures = [p.stem for p in (self.mixtures or mixtures_dir()).glob("*.yaml")]
+        mixtures = mixture_names(self.mixtures, self.catalog)
         return did_you_mean(name, [*self.catalog.datasets, *self.catalog.collections, *mixtures])
 
     def build_collection(self, name: str) -> list[Path]:
@@ -123,7 +124,7 @@ class Builder:
 
     def resolve(self, key: str) -> ResolvedSource:
         if key not in self._resolved:
-            resolved = resolve_source(self.catalog.source(key), self.sources)
+            resolved = resolve_source(self.catalog.source(key), self.sources, self.source_overrides.get(key))
             if resolved.ignored:
                 self.report(f"[yellow]notice[/]: source {key}: not read (not a declared file): {', '.join(resolved.ignored)}")
             self._resolved[key] = resolved
@@ -214,6 +215,7 @@ class Builder:
             "hub_id": src.spec.hub_id,
             "revision": src.spec.revision,
             "mode": src.mode,
+            **({"path": src.spec.path} if src.spec.is_local else {}),
             "license": src.spec.license,
             "files": src.file_records(),
         }

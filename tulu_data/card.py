@@ -149,6 +149,8 @@ def _unique_sources(sources: list[dict]) -> list[dict]:
 
 
 def _revision_cell(src: dict) -> str:
+    if src.get("mode") == "local":
+        return "local files (sha256 of each in manifest.json)"
     rev = str(src.get("revision", ""))
     if re.fullmatch(r"[0-9a-f]{40}", rev):
         return f"[`{rev[:12]}`](https://huggingface.co/datasets/{src['hub_id']}/tree/{rev})"
@@ -161,7 +163,7 @@ def _sources_section(sources: list[dict], catalog: Catalog) -> list[str]:
     rows = []
     for src in sources:
         spec = catalog.sources.get(src.get("key", ""))
-        link = f"[{src['hub_id']}](https://huggingface.co/datasets/{src['hub_id']})"
+        link = f"[{src['hub_id']}](https://huggingface.co/datasets/{src['hub_id']})" if src.get("hub_id") else "local files"
         home = f"[homepage]({spec.homepage})" if spec and spec.homepage else ""
         files = ", ".join(f["path"] for f in src.get("files", [])[:3]) + (" ..." if len(src.get("files", [])) > 3 else "")
         rows.append([src["key"], link, _revision_cell(src), src.get("mode", ""), files, src.get("license") or "see upstream", home])

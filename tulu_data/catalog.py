@@ -1,32 +1,32 @@
-"""The catalog: upstream sources pinned by revision, and datasets built from them by named recipes.
+"""The catalog: upstream sources pinned by revision (or local files), datasets built from them by named
+recipes, mixtures of datasets, and collections.
 
-`catalog.yaml` says *what*; recipes (Python functions registered by name) say *how*. The file is
-validated on load and every error names the entry and the field at fault.
+A catalog file says *what*; recipes (Python functions registered by name) say *how*. The built-in
+catalog ships in the package (`tulu_data/builtin/`); user catalogs add to it (`catalog_layers`). Every
+document is validated on load and every error names the entry and the field at fault.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import CatalogError
+from .names import did_you_mean
 
 FORMATS = ("jsonl", "json", "parquet", "csv", "xlsx")
 KINDS = ("preference", "sft", "prompts", "custom")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+
+
 def repo_root() -> Path:
-    """The project folder holding catalog.yaml and mixtures/ (overridable with TULU_DATA_HOME)."""
-    env = os.environ.get("TULU_DATA_HOME")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent
+    """The folder of the built-in catalog (`catalog.yaml` and `mixtures/`), shipped inside the package."""
+    return BUILTIN_DIR
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class SourceSpec:
     hub_id: str
     revision: str
     format: str
+    path: str | None = None  # local files (a file, folder or glob; absolute once loaded) instead of the Hub
     data_files: tuple[str, ...] = ()
     data_files_required: str = "all"  # all | any: whether every declared name must be present
     config: str | None = None
@@ -49,8 +50,14 @@ class SourceSpec:
 
     @property
     def url(self) -> str:
+        if self.is_local:
+            return ""
         kind = "datasets/" if self.repo_type == "dataset" else ""
         return f"https://huggingface.co/{kind}{self.hub_id}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.path is not None
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,15 @@ class CollectionSpec:
     repo_id: str | None = None
 
 
+@dataclass(frozen=True)
+class MixtureRef:
+    """Where a mixture is defined: its own file, or inline (`inline` holds the body) in a catalog file."""
+
+    name: str
+    path: Path
+    inline: Any = None
+
+
 @dataclass
 class Catalog:
     sources: dict[str, SourceSpec]
@@ -87,6 +103,14 @@ class Catalog:
     collections: dict[str, CollectionSpec] = field(default_factory=dict)
     citations: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    mixtures: dict[str, MixtureRef] = field(default_factory=dict)
+    origins: dict[str, Path] = field(default_factory=dict)  # entry name -> the file defining it (layered catalogs)
+    files: tuple[Path, ...] = ()  # the catalog files loaded, built-in first
+
+    def where(self, name: str) -> str:
+        """The file that defines entry `name` (for messages), or '' when not known."""
+        origin = self.origins.get(name)
+        return str(origin) if origin else ""
 
     def dataset(self, name: str) -> DatasetSpec:
         if name not in self.datasets:
@@ -142,15 +166,25 @@ def _parse_source(key: str, entry: Any) -> SourceSpec:
     if not isinstance(entry, dict):
         raise CatalogError(f"{where}: must be a mapping")
     _check_unknown(entry, {f for f in SourceSpec.__dataclass_fields__ if f != "key"}, where)
-    fmt = _require(entry, "format", where)
+    path = _optional(entry, "path", where, str, None)
+    fmt = _optional(entry, "format", where, str, "jsonl") if path else _require(entry, "format", where)
     if fmt not in FORMATS:
         raise CatalogError(f"{where}: field 'format' must be one of {FORMATS}, got {fmt!r}")
-    revision = str(_require(entry, "revision", where, (str, int)))
+    if path is None and ("hub_id" not in entry or "revision" not in entry):
+        missing = "hub_id" if "hub_id" not in entry else "revision"
+        raise CatalogError(
+            f"{where}: missing required field '{missing}' (a Hub source needs hub_id and revision; "
+            "local files need `path:` instead)"
+        )
+    revision = str(_optional(entry, "revision", where, (str, int), "local")) if path else str(
+        _require(entry, "revision", where, (str, int))
+    )
     return SourceSpec(
         key=key,
-        hub_id=_require(entry, "hub_id", where),
+        hub_id=_optional(entry, "hub_id", where, str, "") if path else _require(entry, "hub_id", where),
         revision=revision,
         format=fmt,
+        path=path,
         data_files=_str_list(entry, "data_files", where),
         data_files_required=_choice(entry, "data_files_required", where, ("all", "any"), "all"),
         config=_optional(entry, "config", where, str, None),
@@ -185,12 +219,18 @@ def _parse_dataset(name: str, entry: Any, sources: dict[str, SourceSpec]) -> Dat
     )
     for key in spec.sources:
         if key not in sources:
-            raise CatalogError(f"{where}: field 'sources' names unknown source {key!r}")
+            hint = did_you_mean(key, sources)
+            raise CatalogError(f"{where}: field 'sources' names unknown source {key!r}{hint}")
     return spec
 
 
-def parse_catalog(raw: Any, path: Path | None = None) -> Catalog:
-    """Validate a parsed catalog document; recipes are checked against the registry."""
+def parse_catalog(raw: Any, path: Path | None = None, mixtures: dict[str, MixtureRef] | None = None) -> Catalog:
+    """Validate a parsed catalog document; recipes are checked against the registry.
+
+    `mixtures`: the mixtures known beside it (default: the built-in ones), for collections that name one.
+    """
+    if mixtures is None:
+        mixtures = {p.stem: MixtureRef(p.stem, p) for p in sorted((BUILTIN_DIR / "mixtures").glob("*.yaml"))}
     if not isinstance(raw, dict):
         raise CatalogError("catalog: the top level must be a mapping with 'sources' and 'datasets'")
     _check_unknown(raw, {"sources", "datasets", "collections", "citations"}, "catalog")
@@ -212,7 +252,7 @@ def parse_catalog(raw: Any, path: Path | None = None) -> Catalog:
             raise CatalogError(f"{where}: must be a mapping")
         members = _str_list(entry, "datasets", where)
         for member in members:
-            if member not in datasets and not (repo_root() / "mixtures" / f"{member}.yaml").exists():
+            if member not in datasets and member not in mixtures:
                 raise CatalogError(f"{where}: field 'datasets' names {member!r}, neither a catalog dataset nor a mixture")
         collections[name] = CollectionSpec(
             name=name,
@@ -220,27 +260,32 @@ def parse_catalog(raw: Any, path: Path | None = None) -> Catalog:
             datasets=members,
             repo_id=_optional(entry, "repo_id", where, str, None),
         )
-    catalog = Catalog(sources, datasets, collections, citations, path)
+    catalog = Catalog(sources, datasets, collections, citations, path, mixtures=dict(mixtures))
     from .registry import get_recipe
 
     for spec in datasets.values():
         try:
             get_recipe(spec.recipe)
         except KeyError as err:
-            raise CatalogError(f"datasets.{spec.name}: field 'recipe' names unknown recipe {spec.recipe!r}") from err
+            from .registry import all_recipes
+
+            hint = did_you_mean(spec.recipe, [r for r in all_recipes() if not r.startswith("_")])
+            raise CatalogError(
+                f"datasets.{spec.name}: field 'recipe' names unknown recipe {spec.recipe!r}{hint}; "
+                "`tulu-data recipes` lists them"
+            ) from err
         for cite in spec.citations:
             if cite not in citations:
                 raise CatalogError(f"datasets.{spec.name}: field 'citations' names unknown citation {cite!r}")
     return catalog
 
 
-def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Load and validate `catalog.yaml` (default: the project's own)."""
-    path = Path(path) if path else repo_root() / "catalog.yaml"
-    if not path.exists():
-        raise CatalogError(f"catalog file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CatalogError(f"{path}: not valid YAML: {err}") from err
-    return parse_catalog(raw, path)
+def load_catalog(*files: str | Path | None, user: bool = True) -> Catalog:
+    """The built-in catalog with the user's layered on top (see `catalog_layers.load_layers`).
+
+    `files`: extra catalog files (what `--catalog` names); `user=False` leaves out the ones found in the
+    working directory and in $TULU_DATA_CATALOG.
+    """
+    from .catalog_layers import load_layers
+
+    return load_layers([Path(f) for f in files if f is not None], user=user)

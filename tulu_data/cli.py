@@ -7,159 +7,44 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from . import cli_catalog  # noqa: F401  (registers list, sources, show, recipes)
 from .cli_checks import (
     check_name,
     check_out_folder,
     check_push_ready,
     check_repo_id,
     check_sources,
-    debug_enabled,
-    error_lines,
+    parse_source_overrides,
 )
-
-app = typer.Typer(
-    help=(
-        "Build, inspect and publish LLM post-training data from a declarative catalog.\n\n"
-        "Every dataset is an entry in catalog.yaml (its upstream sources pinned by revision, the recipe "
-        "that transforms them, its parameters); every mixture is a file in mixtures/.\n\n"
-        "Start with: tulu-data list; tulu-data build ultrafeedback_mean_aspects --sources samples"
-    ),
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
+from .cli_common import (
+    CatalogOpt,
+    OutOpt,
+    SourcesOpt,
+    app,
+    complete_names,
+    console,
+    load_cli_catalog,
+    run_cli,
 )
-console = Console(log_path=False)
-err_console = Console(stderr=True)
-
-SourcesOpt = Annotated[
-    str,
-    typer.Option(
-        "--sources",
-        "-s",
-        help="Where upstream files come from: 'hub' (download the pinned revisions), 'samples' (the small "
-        "synthetic files shipped with tulu-data), or a folder DIR holding DIR/<source_key>/ mirrors of the "
-        "upstream files in their upstream format.",
-    ),
-]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder that receives OUT/NAME/ build folders.")]
-CatalogOpt = Annotated[
-    Path | None, typer.Option("--catalog", help="Use another catalog file instead of the project's catalog.yaml.")
-]
-
-
-def _catalog(path: Path | None):
-    from .catalog import load_catalog
-
-    return load_catalog(path)
-
-
-_debug = False  # set by --debug for this invocation
-
-
-@app.callback()
-def _options(
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show the full traceback of an error (or set TULU_DATA_DEBUG=1).")
-    ] = False,
-) -> None:
-    global _debug
-    _debug = debug
-
-
-def _show_traceback() -> bool:
-    return _debug or debug_enabled()
-
-
-def run_cli(fn):
-    """Turn every error into one or two plain lines and exit code 1 (130 when interrupted), not a traceback."""
-    try:
-        return fn()
-    except (typer.Exit, typer.Abort):
-        raise
-    except KeyboardInterrupt:
-        if _show_traceback():
-            raise
-        err_console.print("[bold red]interrupted[/]")
-        raise typer.Exit(130) from None
-    except Exception as err:
-        if _show_traceback():
-            raise
-        first, *rest = error_lines(err)
-        err_console.print(Text.assemble(("error: ", "bold red"), first), soft_wrap=True)
-        for line in rest:
-            err_console.print(Text(line, style="dim"), soft_wrap=True)
-        raise typer.Exit(1) from None
-
-
-def _first_sentence(text: str) -> str:
-    """The first sentence of a description, for one-line listings."""
-    first = " ".join(text.split()).split(". ")[0]
-    return first.rstrip(".")
-
-
-def _one_line_table(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
-    """A table with one line per row: the last two columns are cut to fit the terminal."""
-    name_w = max([len(headers[0])] + [len(r[0]) for r in rows])
-    kind_w = max([len(headers[1])] + [len(r[1]) for r in rows])
-    available = max(20, console.width - name_w - kind_w - 13)  # 13: borders and padding of 4 columns
-    third_w = min(30, max([len(headers[2])] + [len(r[2]) for r in rows]), max(10, available // 3))
-    last_w = max(10, available - third_w)
-    table = Table(title=title, title_justify="left")
-    for header, width in zip(headers, (name_w, kind_w, third_w, last_w), strict=True):
-        table.add_column(header, no_wrap=True, overflow="ellipsis", width=width)
-    for name, kind, third, text in rows:
-        table.add_row(name, kind, third, _first_sentence(text))
-    return table
-
-
-@app.command("list")
-def list_cmd(catalog: CatalogOpt = None) -> None:
-    """List catalog datasets, mixtures and collections, one line each."""
-
-    def go():
-        from .mixtures import list_mixtures
-        from .registry import get_recipe
-
-        cat = _catalog(catalog)
-        mixtures = list_mixtures()
-        rows = [(d.name, get_recipe(d.recipe).kind, ", ".join(d.sources), d.description) for d in cat.datasets.values()]
-        console.print(_one_line_table("datasets", ("name", "kind", "sources", "description"), rows))
-        mrows = [(m.name, "mixture", ", ".join(f"{p.dataset} ({p.take})" for p in m.parts), m.description) for m in mixtures]
-        mtable = _one_line_table("mixtures", ("name", "kind", "parts", "description"), mrows)
-        console.print(mtable)
-        if cat.collections:
-            crows = [
-                (c.name, "collection", f"{len(c.datasets)} members", c.description) for c in cat.collections.values()
-            ]
-            console.print(_one_line_table("collections", ("name", "kind", "members", "description"), crows))
-
-    run_cli(go)
-
-
-@app.command("sources")
-def sources_cmd(catalog: CatalogOpt = None) -> None:
-    """List upstream sources: key, Hub id, pinned revision, files and format."""
-
-    def go():
-        cat = _catalog(catalog)
-        table = Table(title="upstream sources", title_justify="left")
-        for col in ("key", "hub id", "revision", "format", "files", "license"):
-            table.add_column(col, overflow="fold")
-        for src in cat.sources.values():
-            table.add_row(src.key, src.hub_id, src.revision, src.format, ", ".join(src.data_files), src.license or "")
-        console.print(table)
-
-    run_cli(go)
 
 
 @app.command("build")
 def build_cmd(
-    name: Annotated[str, typer.Argument(help="A catalog dataset, a mixture or a collection (see `tulu-data list`).")],
+    name: Annotated[
+        str,
+        typer.Argument(help="A catalog dataset, a mixture or a collection (see `tulu-data list`).", autocompletion=complete_names),
+    ],
     sources: SourcesOpt = "hub",
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="KEY=PATH: read source KEY from PATH (a file, a folder of its files, or a glob) instead; "
+            "repeatable, alongside --sources for the rest.",
+        ),
+    ] = None,
     out: OutOpt = Path("builds"),
     seed: Annotated[int, typer.Option(help="Seed for every random choice (keyed on stable row ids).")] = 42,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when a matching build exists.")] = False,
@@ -195,7 +80,8 @@ def build_cmd(
         check_sources(sources)
         if push:
             check_push_ready(repo_id)
-        cat = _catalog(catalog)
+        cat = load_cli_catalog(catalog)
+        overrides = parse_source_overrides(source or [], cat)
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("[dim]{task.completed} done"), TimeElapsedColumn())
@@ -209,7 +95,9 @@ def build_cmd(
                 else:
                     progress.update(task, description=msg)
 
-            builder = Builder(catalog=cat, sources=sources, out=out, seed=seed, force=force, report=report)
+            builder = Builder(
+                catalog=cat, sources=sources, out=out, seed=seed, force=force, report=report, source_overrides=overrides
+            )
             is_collection = name in cat.collections
             paths = builder.build_collection(name) if is_collection else [builder.build(name)]
         if is_collection:
@@ -391,7 +279,7 @@ def push_cmd(
         default = RetryPolicy.from_env()
         policy = RetryPolicy(attempts=retries or default.attempts, base_delay=default.base_delay if retry_wait is None else retry_wait)
         run_push(
-            name, out, repo_id=repo_id, private=private, revision=revision, catalog=_catalog(catalog), console=console, dry_run=dry_run, policy=policy
+            name, out, repo_id=repo_id, private=private, revision=revision, catalog=load_cli_catalog(catalog), console=console, dry_run=dry_run, policy=policy
         )
 
     run_cli(go)

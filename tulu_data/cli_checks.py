@@ -87,3 +87,20 @@ def check_push_ready(repo_id: str | None) -> None:
 
     check_repo_id(repo_id)
     resolve_token()
+
+
+def parse_source_overrides(values: list[str], catalog) -> dict[str, str]:
+    """`--source KEY=PATH` values as {key: path}; the key must be a catalog source and the path exist."""
+    from .names import did_you_mean
+
+    overrides: dict[str, str] = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or not key or not path:
+            raise TuluDataError(f"--source {value!r}: expected KEY=PATH, e.g. --source helpsteer=/data/helpsteer")
+        if key not in catalog.sources:
+            raise TuluDataError(f"--source {value!r}: no source {key!r} in the catalog{did_you_mean(key, catalog.sources)}")
+        if not any(ch in path for ch in "*?[") and not Path(path).expanduser().exists():
+            raise TuluDataError(f"--source {value!r}: {path} does not exist")
+        overrides[key] = str(Path(path).expanduser())
+    return overrides

@@ -28,6 +28,7 @@ import polars as pl
 from .chat import render_tulu, tulu_text_expr
 from .errors import TuluDataError
 from .names import did_you_mean
+from .ops import PART_COLUMN
 from .row_shapes import check_conversations
 
 QUANTILES: dict[str, float] = {"p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
@@ -297,10 +298,10 @@ def turn_figures(df: pl.DataFrame, kind: str) -> dict[str, Any]:
     }
 
 
-def source_figures(df: pl.DataFrame) -> dict[str, int]:
-    """Rows per `source` (preference / prompts) or `dataset` (SFT) label, largest first."""
-    label = "source" if "source" in df.columns else "dataset" if "dataset" in df.columns else None
-    if label is None:
+def source_figures(df: pl.DataFrame, label: str | None = None) -> dict[str, int]:
+    """Rows per `source` (preference / prompts) or `dataset` (SFT) label, or per `label`, largest first."""
+    label = label or ("source" if "source" in df.columns else "dataset" if "dataset" in df.columns else None)
+    if label is None or label not in df.columns:
         return {}
     counts = df.group_by(pl.col(label).fill_null("(none)").cast(pl.String)).len().sort(["len", label], descending=[True, False])
     return {str(k): int(n) for k, n in counts.iter_rows()}
@@ -370,6 +371,8 @@ def split_figures(df: pl.DataFrame, kind: str | None = None, keys: pl.Series | N
     """All figures of one split."""
     kind = kind or detect_kind(df)
     out: dict[str, Any] = {"rows": df.height, "kind": kind, "sources": source_figures(df)}
+    if PART_COLUMN in df.columns:  # a mixture: rows per catalog dataset it was built from
+        out["parts"] = source_figures(df, PART_COLUMN)
     if kind == "unknown":
         return out
     out["turns"] = turn_figures(df, kind)
@@ -634,6 +637,13 @@ def render_report(report: dict, console: Any, title: str) -> None:
     for split, fig in splits.items():
         table.add_row(split, f"{fig['rows']:,}", str(len(fig.get("sources", {}))))
     console.print(table)
+
+    table = _table("rows per part (catalog dataset)", [*split_col, "part", "rows", "share"], right=("rows", "share"))
+    for split, fig in splits.items():
+        for label, n in fig.get("parts", {}).items():
+            table.add_row(*lead(split), label, f"{n:,}", _pct(n, fig["rows"]))
+    if table.row_count:
+        console.print(table)
 
     table = _table("rows per source", [*split_col, "source", "rows", "share"], right=("rows", "share"))
     for split, fig in splits.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import ops
 from .catalog import Catalog
 from .errors import CatalogError
-from .mixture_spec import Mixture, Part, find_mixture, mixtures_dir
+from .mixture_spec import Mixture, Part, find_mixture, mixture_names
 from .names import did_you_mean
 from .registry import get_recipe
 
@@ -63,7 +63,7 @@ def _part_kind(mixture: Mixture, index: int, part: Part, chain: tuple[str, ...],
     if name in chain:
         cycle = " -> ".join((*chain[chain.index(name):], name))
         raise CatalogError(f"{at}: {name!r} leads back to itself: {cycle}")
-    child = find_mixture(name, walk.folder)
+    child = find_mixture(name, walk.folder, walk.catalog)
     if child is None:
         raise CatalogError(f"{at}: unknown dataset or mixture {name!r}{did_you_mean(name, _all_names(walk))}")
     if part.split != "train":
@@ -83,5 +83,4 @@ def _record_leaf(at: str, part: Part, chain: tuple[str, ...], walk: _Walk) -> No
 
 
 def _all_names(walk: _Walk) -> list[str]:
-    mixtures = [p.stem for p in (walk.folder or mixtures_dir()).glob("*.yaml")]  # names only: no parsing
-    return [*walk.catalog.datasets, *walk.catalog.collections, *mixtures]
+    return [*walk.catalog.datasets, *walk.catalog.collections, *mixture_names(walk.folder, walk.catalog)]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .catalog import repo_root
+from .catalog import Catalog, load_catalog, repo_root
 from .errors import CatalogError
 from .names import plain_name_problem
 from .yaml_lines import line_of, load_yaml
@@ -227,20 +227,35 @@ def parse_mixture(name: str, raw: Any, path: Path | None = None) -> Mixture:
     )
 
 
-def find_mixture(name: str, folder: Path | None = None) -> Mixture | None:
-    """The mixture `name` from `folder` (default: the project's mixtures/), or None if there is none."""
+def find_mixture(name: str, folder: Path | None = None, catalog: Catalog | None = None) -> Mixture | None:
+    """The mixture `name`, or None if there is none.
+
+    From `folder` when one is given (a folder of mixture files, e.g. in tests), else from the catalog's
+    mixtures (default: the layered catalog, see `catalog_layers`): a file of its own, or inline in a
+    catalog file.
+    """
     problem = plain_name_problem(name)
     if problem:
         raise CatalogError(problem)
-    path = (folder or mixtures_dir()) / f"{name}.yaml"
-    if not path.is_file():
+    if folder is not None:
+        path = folder / f"{name}.yaml"
+        return parse_mixture(name, load_yaml(path), path) if path.is_file() else None
+    ref = (catalog or load_catalog()).mixtures.get(name)
+    if ref is None:
         return None
-    return parse_mixture(name, load_yaml(path), path)
+    return parse_mixture(name, load_yaml(ref.path) if ref.inline is None else ref.inline, ref.path)
 
 
-def list_mixtures(folder: Path | None = None) -> list[Mixture]:
-    folder = folder or mixtures_dir()
-    return [m for p in sorted(folder.glob("*.yaml")) if (m := find_mixture(p.stem, folder)) is not None]
+def mixture_names(folder: Path | None = None, catalog: Catalog | None = None) -> list[str]:
+    """The names of the mixtures `find_mixture` knows (nothing is parsed)."""
+    if folder is not None:
+        return sorted(p.stem for p in folder.glob("*.yaml"))
+    return sorted((catalog or load_catalog()).mixtures)
+
+
+def list_mixtures(folder: Path | None = None, catalog: Catalog | None = None) -> list[Mixture]:
+    names = mixture_names(folder, catalog)
+    return [m for name in names if (m := find_mixture(name, folder, catalog)) is not None]
 
 
 # ---- at build time ----------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from .mixture_spec import (
     check_part_size,
     find_mixture,
     list_mixtures,
+    mixture_names,
     mixtures_dir,
     parse_mixture,
 )
@@ -50,7 +51,9 @@ from .writer import read_manifest, write_build
 if TYPE_CHECKING:
     from .build import Builder
 
-__all__ = ["Mixture", "Part", "build_mixture", "find_mixture", "list_mixtures", "mixtures_dir", "parse_mixture"]
+__all__ = [
+    "Mixture", "Part", "build_mixture", "find_mixture", "list_mixtures", "mixture_names", "mixtures_dir", "parse_mixture",
+]
 
 MixtureFilter = Callable[[pl.DataFrame, dict[str, Any], Counter], pl.DataFrame]
 _FILTERS: dict[str, MixtureFilter] = {}
@@ -108,7 +111,15 @@ def read_selected_rows(
         scan = scan.filter(pl.col("__row").is_in(wanted.implode()))
     rows = scan.collect(engine="streaming")
     joined = chosen.join(rows, on="__row", how="left").drop("__row")
-    return ids, ops.schema_cast(joined, schema).select(list(schema))
+    keep = [*schema, *([ops.PART_COLUMN] if ops.PART_COLUMN in joined.columns else [])]
+    return ids, ops.schema_cast(joined, schema).select(keep)
+
+
+def with_part(rows: pl.DataFrame, dataset: str) -> pl.DataFrame:
+    """Rows with the `part` column: the catalog dataset they came from (kept from a nested mixture's rows)."""
+    if ops.PART_COLUMN in rows.columns:
+        return rows.with_columns(pl.col(ops.PART_COLUMN).cast(pl.String).fill_null(dataset))
+    return rows.with_columns(pl.lit(dataset, dtype=pl.String).alias(ops.PART_COLUMN))
 
 
 def _kind_of(manifest: dict) -> str:
@@ -162,6 +173,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
             [path / f for f in splits[part.split]["files"]], schema, part.take, builder.seed,
             salt=f"mixture:{mixture.name}:{i}:{part.dataset}",
         )
+        chosen = with_part(chosen, part.dataset)
         shortfall = isinstance(part.take, int) and df.height < part.take
         if shortfall and part.strict:
             raise MixtureShortfallError(
@@ -185,7 +197,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
         )
         sources += [s for s in manifest.get("sources", []) if s not in sources]
 
-    combined = pl.concat(pieces) if pieces else pl.DataFrame(schema=schema)
+    combined = pl.concat(pieces) if pieces else pl.DataFrame(schema={**schema, ops.PART_COLUMN: pl.String})
     check_unique_ids(mixture, pieces)
     drops: Counter = Counter()
     for f in mixture.filters:

@@ -21,7 +21,16 @@ def plain_name_problem(name: object) -> str | None:
     return None
 
 
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to `name` (case does not count), or None when nothing is close."""
+    by_lower: dict[str, str] = {}
+    for candidate in sorted(set(candidates)):
+        by_lower.setdefault(candidate.lower(), candidate)
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[close[0]] if close else None
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest candidate, or '' when nothing is close."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    match = closest(name, candidates)
+    return f" (did you mean {match!r}?)" if match else ""

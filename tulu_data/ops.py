@@ -29,6 +29,7 @@ PROMPT_SCHEMA: dict[str, pl.DataType] = {"id": pl.String, "source": pl.String, "
 SCHEMAS = {"preference": PREFERENCE_SCHEMA, "sft": SFT_SCHEMA, "prompts": PROMPT_SCHEMA}
 
 PREFERENCE_CAP = 500_000
+PART_COLUMN = "part"  # in mixture rows: the catalog dataset each row came from
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 

@@ -56,6 +56,8 @@ class ResolvedSource:
 
     @property
     def revision(self) -> str:
+        if self.mode == "local":
+            return "local files (hashed in the manifest)"
         return self.spec.revision if self.mode == "hub" else f"{self.mode} copy (pinned upstream: {self.spec.revision})"
 
 
@@ -171,8 +173,39 @@ def select_files(folder: Path, spec: SourceSpec) -> tuple[tuple[Path, ...], tupl
     return tuple(files), ignored
 
 
-def resolve_source(spec: SourceSpec, sources: str) -> ResolvedSource:
-    """Resolve `spec` the way `--sources` says: 'hub', 'samples', or a mirror folder."""
+_GLOB_CHARS = "*?["
+
+
+def _resolve_local(spec: SourceSpec, where: str) -> ResolvedSource:
+    """A source of local files: `where` is a file, a folder (its declared or data files) or a glob."""
+    if any(ch in where for ch in _GLOB_CHARS):
+        parts = Path(where).parts
+        fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in _GLOB_CHARS))
+        root = Path(*parts[:fixed]) if fixed else Path(".")
+        pattern = str(Path(*parts[fixed:]))
+        files = tuple(sorted(p for p in root.glob(pattern) if p.is_file() and data_suffix(p) in SUFFIXES))
+        if not files:
+            raise SourceError(f"source {spec.key!r}: no .jsonl/.json/.csv/.parquet/.xlsx file matches {where}")
+        return ResolvedSource(spec, "local", root, files)
+    path = Path(where)
+    if path.is_file():
+        return ResolvedSource(spec, "local", path.parent, (path,))
+    if path.is_dir():
+        return ResolvedSource(spec, "local", path, *select_files(path, spec))
+    raise SourceError(f"source {spec.key!r}: {path} does not exist (a file, a folder or a glob is expected)")
+
+
+def resolve_source(spec: SourceSpec, sources: str, override: str | None = None) -> ResolvedSource:
+    """Resolve `spec` the way `--sources` says: 'hub', 'samples', or a mirror folder.
+
+    A local source (`path:`) is read from its path whatever `--sources` says; `override` (from
+    `--source KEY=PATH`) replaces where this one source is read from: a file, a folder holding its files
+    (under their declared names) or a glob.
+    """
+    if override is not None:
+        return _resolve_local(spec, override)
+    if spec.path is not None:
+        return _resolve_local(spec, spec.path)
     if sources == "samples":
         folder = SAMPLES_DIR / spec.key
         if not folder.is_dir():

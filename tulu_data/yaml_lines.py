@@ -34,18 +34,23 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
+    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)  # keys merged in with `<<: *anchor` come first; the mapping's own may override them
+    merged = len(node.value) - own
     out = LineDict()
     out.line, out.lines = node.start_mark.line + 1, {}
-    for key_node, value_node in node.value:
+    written_here: set[Any] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
         try:
-            seen = key in out
+            seen = key in written_here
         except TypeError:
             raise CatalogError(f"line {line}: a key must be plain text, got {key!r}") from None
         if seen:
             raise CatalogError(f"line {line}: key {key!r} appears twice in one mapping (first on line {out.lines[key]})")
+        if index >= merged:
+            written_here.add(key)
         out[key] = loader.construct_object(value_node, deep=True)
         out.lines[key] = value_node.start_mark.line + 1
     return out
