@@ -20,6 +20,7 @@ from . import __version__, ops
 from .card import render_card
 from .catalog import Catalog, DatasetSpec, load_catalog
 from .context import RecipeContext, SourceFrameMemo
+from .decontam.apply import apply_dataset_steps, steps_fingerprint
 from .errors import TuluDataError
 from .registry import get_recipe
 from .sources import ResolvedSource, resolve_source
@@ -104,6 +105,7 @@ class Builder:
                 "seed": self.seed,
                 "sources": {k: [f["sha256"] for f in self.resolve(k).file_records()] for k in spec.sources},
                 "depends_on": {d: self.dataset_fingerprint(self.catalog.dataset(d)) for d in spec.depends_on},
+                **steps_fingerprint(self, spec.params, f"datasets.{spec.name}.params"),
             }
             self._fingerprints[spec.name] = fingerprint(payload)
         return self._fingerprints[spec.name]
@@ -135,6 +137,7 @@ class Builder:
             raise TuluDataError(f"recipe {rec.name!r} returned no splits for {name!r}")
         if rec.kind in ops.SCHEMAS:
             splits = {s: ops.schema_cast(df, ops.SCHEMAS[rec.kind]) for s, df in splits.items()}
+        splits, step_records = apply_dataset_steps(self, spec.params, splits, ctx.drops, name)
         manifest = {
             "name": name,
             "kind": rec.kind,
@@ -151,6 +154,7 @@ class Builder:
             "notes": ctx.notes,
             "drop_examples": ctx.drop_examples,
             "build_seconds": None,
+            **step_records,
         }
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)
         manifest = write_build(target, splits, manifest, lambda m: render_card(m, self.catalog))

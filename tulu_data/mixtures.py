@@ -34,6 +34,7 @@ import yaml
 from . import __version__, ops
 from .card import render_card
 from .catalog import repo_root
+from .decontam.apply import STEP_KEYS, apply_mixture_steps, parse_steps, steps_fingerprint
 from .errors import CatalogError, MixtureShortfallError
 from .writer import read_manifest, write_build
 
@@ -101,7 +102,7 @@ def parse_mixture(name: str, raw: Any, path: Path | None = None) -> Mixture:
     where = f"mixture {name}" + (f" ({path})" if path else "")
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}: must be a mapping with 'parts'")
-    unknown = set(raw) - {"description", "license", "parts", "filters"}
+    unknown = set(raw) - {"description", "license", "parts", "filters", *STEP_KEYS}
     if unknown:
         raise CatalogError(f"{where}: unknown field(s) {sorted(unknown)}")
     parts_raw = raw.get("parts")
@@ -123,6 +124,7 @@ def parse_mixture(name: str, raw: Any, path: Path | None = None) -> Mixture:
                 split=str(entry.get("split", "train")),
             )
         )
+    parse_steps(raw, where)
     filters = tuple(raw.get("filters") or ())
     for i, f in enumerate(filters):
         if not isinstance(f, dict) or "name" not in f:
@@ -226,6 +228,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
             "seed": builder.seed,
             "tool": __version__,
             "parts": [m.get("fingerprint") for _, _, m in part_paths],
+            **steps_fingerprint(builder, mixture.raw, f"mixture {mixture.name}"),
         }
     )
     target = builder.out / mixture.name
@@ -281,6 +284,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
         if f["name"] not in _FILTERS:
             raise CatalogError(f"mixture {mixture.name}: unknown filter {f['name']!r}")
         combined = _FILTERS[f["name"]](combined, dict(f.get("params") or {}), drops)
+    combined, step_records = apply_mixture_steps(builder, mixture.raw, combined, drops, mixture.name)
 
     manifest = {
         "name": mixture.name,
@@ -297,6 +301,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
         "rows_in": {p["name"]: p["available"] for p in part_records},
         "dropped": dict(sorted(drops.items(), key=lambda kv: (-kv[1], kv[0]))),
         "notes": {},
+        **step_records,
     }
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     manifest = write_build(target, {"train": combined}, manifest, lambda m: render_card(m, builder.catalog))
