@@ -60,6 +60,11 @@ def eval_instances(builder: Builder, keys: tuple[str, ...]) -> pl.DataFrame:
     return pl.concat([load_instances(key, builder.resolve(key)) for key in keys])
 
 
+def eval_source_records(builder: Builder, config: DecontamConfig) -> list[dict]:
+    """Provenance of the eval files read (key, Hub id, pinned revision, how resolved, file hashes)."""
+    return [builder._source_record(builder.resolve(key)) for key in _eval_keys(builder, config)]
+
+
 def eval_index(builder: Builder, config: DecontamConfig) -> EvalIndex:
     """The n-gram index over the eval sets of `config` (kept for the next step with the same inputs)."""
     keys = _eval_keys(builder, config)
@@ -82,6 +87,7 @@ def apply_steps(builder: Builder, raw: dict, df: pl.DataFrame, drops: Counter, w
     config: DecontamConfig | None = steps.get("decontaminate")
     if config is not None:
         df, extra["decontamination"] = decontaminate(df, eval_index(builder, config), config, drops)
+        extra["decontamination"]["eval_sources"] = eval_source_records(builder, config)
         builder.report(f"decontamination: {extra['decontamination']['rows_matched']:,} rows overlap an eval set ({config.action})")
     return df, extra
 

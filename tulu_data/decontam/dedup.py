@@ -246,7 +246,7 @@ def _drop(df: pl.DataFrame, keep: np.ndarray, group: np.ndarray, kind: str, drop
 
 def deduplicate(df: pl.DataFrame, config: DedupConfig, seed: int, drops: Counter | None = None) -> tuple[pl.DataFrame, dict]:
     """Apply `config` to `df`: exact, then near duplicates; returns the rows kept and the manifest record."""
-    record: dict[str, Any] = {**asdict(config), "tokenizer": TOKENIZER, "rows_in": df.height, "seed": seed}
+    record: dict[str, Any] = {"config": asdict(config), "tokenizer": TOKENIZER, "rows_in": df.height, "seed": seed}
     if config.exact:
         group = exact_groups(df, config.field)
         df, record["exact"] = _drop(df, _keep_one_per_group(group, _rank(df, seed)), group, "exact", drops)

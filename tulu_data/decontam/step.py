@@ -39,7 +39,7 @@ class DecontamConfig:
     action: str = "drop"
 
     def describe(self) -> str:
-        rule = "any shared n-gram" if self.threshold == 0 else f"more than {self.threshold:.0%} of its tokens covered"
+        rule = "any shared n-gram" if self.threshold == 0 else f"more than {self.threshold:.0%} of its tokens are covered"
         return (
             f"{self.action} rows whose {self.field.replace('_', ' ')} share word {self.ngram}-grams with an instance of "
             f"{', '.join(self.against)} ({rule}; tokens {TOKENIZER})"
