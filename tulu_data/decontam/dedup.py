@@ -97,10 +97,16 @@ def parse_dedup(raw: Any, where: str) -> DedupConfig:
 
 
 def _rank(df: pl.DataFrame, seed: int) -> np.ndarray:
-    """A keyed, order-independent preference per row: lower is kept (ties broken by id)."""
+    """A keyed, order-independent preference per row: lower is kept (ties broken by id, then source label).
+
+    Rows still tied share id and label; ids hash row content, so either copy gives the same output.
+    """
     ids = df.get_column("id").cast(pl.String) if "id" in df.columns else pl.Series(np.arange(df.height).astype(str))
+    label = label_column(df)
+    labels = df.get_column(label).cast(pl.String).fill_null("") if label else pl.Series([""] * df.height)
     draw = ops.keyed_uint64(ids, seed, "dedup")
-    order = pl.DataFrame({"d": draw, "id": ids}).with_row_index("i").sort("d", "id")["i"].to_numpy()
+    frame = pl.DataFrame({"d": draw, "id": ids, "label": labels}).with_row_index("i")
+    order = frame.sort("d", "id", "label")["i"].to_numpy()
     rank = np.empty(df.height, dtype=np.int64)
     rank[order] = np.arange(df.height)
     return rank

@@ -77,7 +77,7 @@ def render(report: dict, console: Any) -> None:
             title_justify="left",
         )
         for col in ("eval", "source", "rows matched", "instances overlapped", "share of eval", f"> {SET_LEVEL_SHARE:.0%}"):
-            table.add_column(col, justify="right" if col[0] in "rsi" and col != "source" else "left")
+            table.add_column(col, justify="right" if col[0] in "rsi" and col != "source" else "left", overflow="fold")
         for row in (r for r in rows_for_table(report) if r["split"] == split):
             table.add_row(
                 row["eval"], row["source"], f"{row['rows_matched']:,}", f"{row['instances_overlapped']:,}",
