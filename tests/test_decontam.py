@@ -91,8 +91,9 @@ def test_flag_keeps_rows_and_names_the_evals():
 
 def test_column_scan_equals_per_row_python_scan():
     rng = random.Random(7)
-    q = sample_questions() + sample_questions("hendrycks_math", "problem")
-    vocab = [w for text in q for w in text.split()] + [f"w{i}" for i in range(50)]
+    q = sample_questions() + sample_questions("hendrycks_math", "problem") + sample_questions("tydiqa", "question")
+    q += ["Combien de CAFÉS a-t-elle bus avant l'Épreuve finale du marathon de Paris hier soir ?"]
+    vocab = [w for text in q for w in text.split()] + [f"w{i}" for i in range(50)] + ["ﬁne", "Ｈello", "naïve"]
     rows = []
     for _ in range(300):
         turns = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 30)))]

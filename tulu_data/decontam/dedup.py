@@ -11,8 +11,8 @@
 
 Which copy is kept is a keyed choice: the row with the smallest keyed draw of its id (seed, salt
 "dedup"), so it does not depend on row order. Near duplicates are grouped transitively (connected
-components of the verified candidate pairs); one row per group is kept. Rows with fewer words than a
-shingle take part in exact deduplication only. Written with numpy and polars: no per-row Python loop.
+components of the verified candidate pairs); one row per group is kept. Shingles stay inside one turn; rows
+with no turn of at least a shingle's words take part in exact deduplication only. Written with numpy and polars: no per-row Python loop.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ import polars as pl
 
 from .. import ops
 from ..errors import CatalogError
-from .index import _segment_tokens
 from .step import label_column
-from .text import TOKENIZER, normalized, row_segments
+from .text import TOKENIZER, normalized, row_segments, token_hashes
 
 EXAMPLES = 3
 _MINHASH_SEED = 0x5475_6C75  # pinned: the permutations are part of the rule
@@ -134,32 +133,24 @@ def exact_groups(df: pl.DataFrame, field: str) -> np.ndarray:
 # MinHash LSH
 
 
-def _row_tokens(df: pl.DataFrame, field: str) -> tuple[np.ndarray, np.ndarray]:
-    """Stable 64-bit hashes of every word of each row's text, and the row of each word."""
+def _shingles(df: pl.DataFrame, field: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, shingle hash) for every window of k words inside one turn (text) of a row."""
     segs = row_segments(df, field)
-    toks, seg = _segment_tokens(segs["text"])
-    uniq = toks.unique()
-    hashes = toks.replace_strict(uniq, pl.Series(ops.stable_hash64(uniq)), return_dtype=pl.UInt64).to_numpy()
-    return hashes, segs["row"].to_numpy()[seg]
-
-
-def _shingles(hashes: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, shingle hash) for every window of k words inside one row."""
+    hashes, seg = token_hashes(segs["text"])
     m = len(hashes) - k + 1
     if m <= 0:
-        return np.zeros(0, dtype=rows.dtype), np.zeros(0, dtype=np.uint64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     h = np.zeros(m, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(k):
             h = h * np.uint64(1099511628211) + hashes[j : j + m]
-    ok = rows[:m] == rows[k - 1 :]
-    return rows[:m][ok], h[ok]
+    ok = np.flatnonzero(seg[:m] == seg[k - 1 :])
+    return segs["row"].to_numpy()[seg[ok]].astype(np.int64), h[ok]
 
 
 def signatures(df: pl.DataFrame, field: str, near: NearConfig) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures (rows with shingles x num_perm, uint32) and the rows they belong to."""
-    hashes, rows = _row_tokens(df, field)
-    srows, sh = _shingles(hashes, rows, near.shingle)
+    srows, sh = _shingles(df, field, near.shingle)
     if len(sh) == 0:
         return np.zeros((0, near.num_perm), dtype=np.uint32), np.zeros(0, dtype=np.int64)
     order = np.argsort(srows, kind="stable")

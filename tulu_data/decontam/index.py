@@ -1,10 +1,11 @@
 """An n-gram index over eval instances, and a column-wise scan of training texts against it.
 
-The index is small (eval sets are thousands of prompts): their word tokens (see `text.py`) get ids in
-a vocabulary, every n-gram of ids a 64-bit polynomial hash, and each hash a posting list of (instance,
-start). A training text is tokenised with polars, its tokens mapped to eval-vocabulary ids (a token
-no eval instance has cannot be part of a shared n-gram), and all its windows hashed at once with
-numpy; the windows whose hash the index holds are the shared n-grams. No Python loop runs per row.
+The index is small (eval sets are thousands of prompts): every word n-gram of an instance (tokens as in
+`text.py`, each a stable 64-bit hash) gets a 64-bit polynomial hash, and each n-gram hash a posting list
+of (instance, start). Training texts are tokenised in chunks (numpy over the text bytes for ASCII text,
+polars otherwise), all their n-gram windows hashed at once with numpy and looked up in the sorted
+index hashes; the windows found are the shared n-grams. No Python loop runs per row. Equal hashes are
+taken as equal n-grams (64 bits: a false match needs a hash collision).
 
 Coverage follows Tulu 3: for a (training row, eval instance) pair, the share of the instance's tokens
 covered by n-grams it shares with that row. Instances with fewer than n tokens cannot be tested and are
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from .text import word_tokens
+from .text import token_hashes, word_tokens
 
 _BASE = np.uint64(0x9E3779B97F4A7C15 | 1)  # odd multiplier of the polynomial n-gram hash (mod 2**64)
-CHUNK_TEXT_BYTES = 32 << 20  # training text scanned per step: bounds memory whatever the input size
+CHUNK_TEXT_BYTES = 16 << 20  # training text scanned per step: bounds memory whatever the input size
+_FILTER_SIZE = 1 << 26  # slots of the bit table in front of the binary search (64 MB of bools)
 
 
 @dataclass
@@ -30,41 +32,54 @@ class EvalIndex:
 
     ngram: int
     instances: pl.DataFrame
-    vocab_tokens: pl.Series
-    vocab_ids: pl.Series
     gram_hashes: np.ndarray  # sorted, unique
     postings: pl.DataFrame  # h (u64), inst (u32), start (u32)
+    filter_bits: np.ndarray | None = None  # a one-hash Bloom filter over gram_hashes (low bits), for a fast first pass
+
+    def lookup(self, hashes: np.ndarray) -> np.ndarray:
+        """True where a window hash is an eval n-gram hash: a bit-table pass, then a binary search on the rest."""
+        if len(self.gram_hashes) == 0 or len(hashes) == 0:
+            return np.zeros(len(hashes), dtype=bool)
+        if self.filter_bits is None:
+            self.filter_bits = np.zeros(_FILTER_SIZE, dtype=bool)
+            self.filter_bits[self.gram_hashes & np.uint64(_FILTER_SIZE - 1)] = True
+        maybe = np.flatnonzero(self.filter_bits[hashes & np.uint64(_FILTER_SIZE - 1)])
+        found = np.zeros(len(hashes), dtype=bool)
+        cand = hashes[maybe]
+        pos = np.minimum(np.searchsorted(self.gram_hashes, cand), len(self.gram_hashes) - 1)
+        found[maybe[self.gram_hashes[pos] == cand]] = True
+        return found
 
     def too_short(self) -> pl.DataFrame:
         """Instances with fewer tokens than the n-gram size, per eval (they cannot be tested)."""
         return self.instances.filter(pl.col("n_tokens") < self.ngram).group_by("eval").len("too_short")
 
 
-def _segment_tokens(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
-    """All tokens of `texts` in order, and the segment (text position) of each token."""
-    frame = pl.DataFrame({"tok": texts}).select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("seg"), word_tokens(pl.col("tok")).alias("tok")
-    )
-    frame = frame.explode("tok").drop_nulls("tok")
-    return frame.get_column("tok"), frame.get_column("seg").to_numpy()
-
-
-def _window_hashes(ids: np.ndarray, seg: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(start positions, hashes) of every n-token window inside one segment with only known ids (>= 0)."""
-    m = len(ids) - n + 1
+def _window_hashes(tokens: np.ndarray, seg: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start positions, hashes) of every window of n tokens inside one segment (a polynomial over token hashes)."""
+    m = len(tokens) - n + 1
     if m <= 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
-    vals = (ids + 1).astype(np.uint64)
     h = np.zeros(m, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for k in range(n):
             h *= _BASE
-            h += vals[k : k + m]
-    ok = seg[:m] == seg[n - 1 :]
-    unknown = np.concatenate(([0], np.cumsum(ids < 0)))
-    ok &= (unknown[n:] - unknown[:m]) == 0
-    starts = np.flatnonzero(ok)
+            h += tokens[k : k + m]
+    starts = np.flatnonzero(seg[:m] == seg[n - 1 :])
     return starts, h[starts]
+
+
+def _positions(seg: np.ndarray) -> np.ndarray:
+    """Position of each token inside its segment (segments are contiguous blocks, in any order)."""
+    if len(seg) == 0:
+        return np.zeros(0, dtype=np.int64)
+    block = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
+    return np.arange(len(seg)) - np.repeat(block, np.diff(np.concatenate((block, [len(seg)]))))
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
 def build_index(instances: pl.DataFrame, ngram: int) -> EvalIndex:
@@ -74,23 +89,12 @@ def build_index(instances: pl.DataFrame, ngram: int) -> EvalIndex:
     inst = instances.select("eval", "instance", "text").with_row_index("idx")
     inst = inst.with_columns(word_tokens(pl.col("text")).alias("tokens"))
     inst = inst.with_columns(pl.col("tokens").list.len().alias("n_tokens"))
-    toks, seg = _segment_tokens(inst.get_column("text"))
-    vocab = toks.unique().sort()
-    ids = toks.replace_strict(vocab, pl.int_range(len(vocab), eager=True, dtype=pl.Int64), return_dtype=pl.Int64)
-    ids_np = ids.to_numpy()
-    starts, hashes = _window_hashes(ids_np, seg, ngram)
-    seg_start = np.searchsorted(seg, seg[starts], side="left") if len(starts) else starts
+    tokens, seg = token_hashes(inst.get_column("text"))
+    starts, hashes = _window_hashes(tokens, seg, ngram)
     postings = pl.DataFrame(
-        {"h": hashes, "inst": seg[starts].astype(np.uint32), "start": (starts - seg_start).astype(np.uint32)}
+        {"h": hashes, "inst": seg[starts].astype(np.uint32), "start": _positions(seg)[starts].astype(np.uint32)}
     ).unique().sort("h", "inst", "start")
-    return EvalIndex(
-        ngram=ngram,
-        instances=inst,
-        vocab_tokens=vocab,
-        vocab_ids=pl.Series(np.arange(len(vocab), dtype=np.int64)),
-        gram_hashes=np.unique(hashes),
-        postings=postings,
-    )
+    return EvalIndex(ngram=ngram, instances=inst, gram_hashes=_sorted_unique(hashes), postings=postings)
 
 
 def _chunks(texts: pl.Series, budget: int = CHUNK_TEXT_BYTES) -> list[tuple[int, int]]:
@@ -107,13 +111,9 @@ def _chunks(texts: pl.Series, budget: int = CHUNK_TEXT_BYTES) -> list[tuple[int,
 
 def _scan_chunk(index: EvalIndex, rows: np.ndarray, texts: pl.Series) -> pl.DataFrame:
     """Shared n-grams of one chunk: unique (row, h)."""
-    toks, seg = _segment_tokens(texts)
-    ids = toks.replace_strict(index.vocab_tokens, index.vocab_ids, default=-1, return_dtype=pl.Int64).to_numpy()
-    starts, hashes = _window_hashes(ids, seg, index.ngram)
-    if len(index.gram_hashes) == 0 or len(hashes) == 0:
-        return pl.DataFrame(schema={"row": pl.UInt32, "h": pl.UInt64})
-    pos = np.minimum(np.searchsorted(index.gram_hashes, hashes), len(index.gram_hashes) - 1)
-    hit = index.gram_hashes[pos] == hashes
+    tokens, seg = token_hashes(texts)
+    starts, hashes = _window_hashes(tokens, seg, index.ngram)
+    hit = index.lookup(hashes)
     return pl.DataFrame({"row": rows[seg[starts[hit]]].astype(np.uint32), "h": hashes[hit]}).unique()
 
 

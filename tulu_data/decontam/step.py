@@ -134,7 +134,8 @@ def _examples(index: EvalIndex, pairs: pl.DataFrame, starts: pl.DataFrame) -> di
     """A few matched pairs per eval (smallest row ids first), with the longest overlapping span."""
     out: dict[str, list[dict]] = {}
     picked = pairs.sort("eval", "row_id", "instance").group_by("eval", maintain_order=True).head(EXAMPLES_PER_EVAL)
-    tokens = dict(index.instances.select("idx", "tokens").iter_rows())
+    wanted = index.instances.filter(pl.col("idx").is_in(picked["inst"].implode()))
+    tokens = dict(wanted.select("idx", "tokens").iter_rows())
     for row in picked.iter_rows(named=True):
         pos = starts.filter((pl.col("row") == row["row"]) & (pl.col("inst") == row["inst"]))["start"].to_list()
         out.setdefault(row["eval"], []).append(

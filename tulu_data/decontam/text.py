@@ -17,12 +17,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
 import polars as pl
 
 from ..errors import TuluDataError
 
 TOKENIZER = "words-v1"
 _NON_WORD = r"[^\p{L}\p{N}]+"
+_WORD = r"[\p{L}\p{N}]+"
 _PY_NON_WORD = re.compile(r"[\W_]+")
 FIELDS = ("user_turns", "all_turns")
 
@@ -35,9 +37,26 @@ def normalized(expr: pl.Expr) -> pl.Expr:
 
 
 def word_tokens(expr: pl.Expr) -> pl.Expr:
-    """The token list of each text (an empty text gives an empty list)."""
-    text = normalized(expr)
-    return pl.when(text == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(text.str.split(" "))
+    """The token list of each text: its maximal runs of letters and digits after NFKC and lower case."""
+    return expr.fill_null("").str.normalize("NFKC").str.to_lowercase().str.extract_all(_WORD).fill_null([])
+
+
+def folded(texts: pl.Series) -> pl.Series:
+    """NFKC + lower case of a text column; NFKC runs only on the texts that are not pure ASCII (a no-op there)."""
+    texts = texts.cast(pl.String).fill_null("")
+    other = (texts.str.len_bytes() != texts.str.len_chars()).arg_true()
+    if len(other):
+        texts = texts.scatter(other, texts.gather(other).str.normalize("NFKC"))
+    return texts.str.to_lowercase()
+
+
+def token_stream(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """All tokens of `texts` in order (the rule of `word_tokens`), and the position in `texts` of each."""
+    frame = pl.DataFrame({"tok": folded(texts)}).select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("seg"), pl.col("tok").str.extract_all(_WORD)
+    )
+    frame = frame.explode("tok").drop_nulls("tok")
+    return frame.get_column("tok"), frame.get_column("seg").to_numpy()
 
 
 def py_tokens(text: str | None) -> list[str]:
@@ -74,3 +93,74 @@ def row_segments(df: pl.DataFrame, field: str) -> pl.DataFrame:
     if field == "user_turns":
         frame = frame.filter(pl.col("turn").struct.field("role") == "user")
     return frame.select("row", pl.col("turn").struct.field("content").fill_null("").alias("text"))
+
+
+def _ascii_token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`ops.stable_hash64` of every token of pure-ASCII, lower-cased `texts`, and the text of each token.
+
+    Works on the Arrow byte buffer with numpy: a token is a maximal run of [a-z0-9] inside one text; its
+    polynomial hash comes from prefix sums over the bytes, exactly as `ops.stable_hash64` computes it.
+    """
+    import pyarrow as pa
+
+    from .. import ops
+
+    arr = texts.to_arrow()
+    arr = (arr.combine_chunks() if hasattr(arr, "combine_chunks") else arr).cast(pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if offsets[-1] > offsets[0] else np.zeros(0, np.uint8)
+    offsets = offsets - offsets[0]
+    if len(data) == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+    word = ((data >= 97) & (data <= 122)) | ((data >= 48) & (data <= 57))
+    boundary = np.zeros(len(data) + 1, dtype=bool)
+    boundary[offsets] = True
+    first = word & (boundary[:-1] | ~np.concatenate(([False], word[:-1])))
+    last = word & (boundary[1:] | ~np.concatenate((word[1:], [False])))
+    starts, ends = np.flatnonzero(first), np.flatnonzero(last) + 1
+    with np.errstate(over="ignore"):
+        prefix = np.empty(len(data) + 1, dtype=np.uint64)
+        prefix[0] = 0
+        np.multiply(data.astype(np.uint64) + np.uint64(1), ops._powers(ops._HASH_P_INV, len(data)), out=prefix[1:])
+        np.cumsum(prefix[1:], out=prefix[1:])
+        sums = ops._powers(ops._HASH_P, len(data))[ends - 1] * (prefix[ends] - prefix[starts])
+        hashes = ops._splitmix64(sums ^ ((ends - starts).astype(np.uint64) * np.uint64(0x100000001B3)))
+    seg = np.repeat(np.arange(len(offsets) - 1, dtype=np.uint32), np.diff(offsets))[starts]
+    return hashes, seg
+
+
+def _ascii_token_hashes_chunked(texts: pl.Series, budget: int = 1 << 21) -> tuple[np.ndarray, np.ndarray]:
+    """`_ascii_token_hashes` over slices of about `budget` bytes (the size `ops` keeps its powers for)."""
+    ends = np.cumsum(texts.str.len_bytes().to_numpy().astype(np.int64))
+    hashes, segs, row = [], [], 0
+    while row < len(texts):
+        base = int(ends[row - 1]) if row else 0
+        stop = max(int(np.searchsorted(ends, base + budget, side="right")), row + 1)
+        h, seg = _ascii_token_hashes(texts.slice(row, stop - row))
+        hashes.append(h)
+        segs.append(seg.astype(np.uint32) + np.uint32(row))
+        row = stop
+    if not hashes:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+    return np.concatenate(hashes), np.concatenate(segs)
+
+
+def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A stable 64-bit hash of every token of `texts` (`ops.stable_hash64` of the token string, the rule of
+    `word_tokens`) and the position in `texts` of each; tokens of one text are contiguous and in order.
+
+    Pure-ASCII texts (after lower case) are tokenised on their bytes with numpy; the others through polars.
+    """
+    from .. import ops
+
+    texts = folded(texts)
+    ascii_rows = (texts.str.len_bytes() == texts.str.len_chars()).arg_true()
+    other_rows = (texts.str.len_bytes() != texts.str.len_chars()).arg_true()
+    hashes, seg = _ascii_token_hashes_chunked(texts.gather(ascii_rows))
+    seg = ascii_rows.to_numpy()[seg].astype(np.uint32) if len(seg) else seg
+    if len(other_rows):
+        frame = pl.DataFrame({"seg": other_rows.cast(pl.UInt32), "tok": texts.gather(other_rows).str.extract_all(_WORD)})
+        frame = frame.explode("tok").drop_nulls("tok")
+        hashes = np.concatenate((hashes, ops.stable_hash64(frame["tok"])))
+        seg = np.concatenate((seg, frame["seg"].to_numpy()))
+    return hashes, seg
