@@ -203,3 +203,13 @@ def test_every_default_eval_set_reads_from_the_samples():
     assert instances.filter(pl.col("eval") == "humaneval")["instance"].to_list()[0] == "HumanEval/0"
     mmlu = instances.filter(pl.col("eval") == "mmlu")["text"].to_list()[0]
     assert mmlu.endswith("\nTroposphere\nStratosphere\nMesosphere\nThermosphere")  # question + choices
+
+
+def test_tokens_are_pinned_and_the_byte_level_path_agrees():
+    from tulu_data.decontam.text import token_hashes
+
+    assert py_tokens("Ｈello,  WORLD!! it's ﬁne_2\tx²") == ["hello", "world", "it", "s", "fine", "2", "x2"]
+    texts = ["Ｈello, WORLD!!", "", "plain ascii text, with punctuation...", "café naïve ΣΑΣ", None, "a_b-c"]
+    hashes, seg = token_hashes(pl.Series(texts, dtype=pl.String))
+    for i, text in enumerate(texts):
+        assert hashes[seg == i].tolist() == ops.stable_hash64(py_tokens(text)).tolist()

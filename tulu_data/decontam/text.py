@@ -4,12 +4,13 @@ Tokeniser `words-v1` (part of every fingerprint that uses it; change the name if
 
 1. Unicode NFKC normalisation (full-width letters, ligatures, superscripts fold to plain forms);
 2. lower case (Unicode rules);
-3. every run of characters that are neither letters (`\\p{L}`) nor digits (`\\p{N}`) becomes one space,
-   so punctuation, symbols, underscores and whitespace of any kind all separate words;
-4. split on the spaces; empty pieces are dropped.
+3. a token is a maximal run of letters (`\\p{L}`) and digits (`\\p{N}`); everything else (punctuation,
+   symbols, underscores, whitespace of any kind) separates tokens and is dropped.
 
 Tokens are words, not model tokenizer pieces: results do not depend on any tokenizer download, and
-"lightly edited" copies (case, spacing, punctuation) give the same tokens as the original.
+"lightly edited" copies (case, spacing, punctuation) give the same tokens as the original. For the
+scans each token is reduced to `ops.stable_hash64` of its text (stable across runs, platforms and
+library versions); `py_tokens` is the same rule in plain Python.
 """
 
 from __future__ import annotations
@@ -48,15 +49,6 @@ def folded(texts: pl.Series) -> pl.Series:
     if len(other):
         texts = texts.scatter(other, texts.gather(other).str.normalize("NFKC"))
     return texts.str.to_lowercase()
-
-
-def token_stream(texts: pl.Series) -> tuple[pl.Series, np.ndarray]:
-    """All tokens of `texts` in order (the rule of `word_tokens`), and the position in `texts` of each."""
-    frame = pl.DataFrame({"tok": folded(texts)}).select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("seg"), pl.col("tok").str.extract_all(_WORD)
-    )
-    frame = frame.explode("tok").drop_nulls("tok")
-    return frame.get_column("tok"), frame.get_column("seg").to_numpy()
 
 
 def py_tokens(text: str | None) -> list[str]:
