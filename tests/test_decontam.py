@@ -213,3 +213,9 @@ def test_tokens_are_pinned_and_the_byte_level_path_agrees():
     hashes, seg = token_hashes(pl.Series(texts, dtype=pl.String))
     for i, text in enumerate(texts):
         assert hashes[seg == i].tolist() == ops.stable_hash64(py_tokens(text)).tolist()
+
+
+def test_unknown_eval_set_in_a_mixture_names_the_mixture(tmp_path):
+    with pytest.raises(CatalogError) as err:
+        _build_mixture(tmp_path, mirror(tmp_path, _planted_questions()), {"against": ["nope"]})
+    assert "mixture mix" in str(err.value) and "unknown eval set 'nope'" in str(err.value)

@@ -12,6 +12,7 @@ from decontam_support import make_catalog, mirror, sample_questions, write_mixtu
 
 from tulu_data import ops
 from tulu_data.build import Builder
+from tulu_data.decontam import dedup
 from tulu_data.decontam.dedup import DedupConfig, NearConfig, deduplicate
 
 
@@ -42,7 +43,7 @@ def test_exact_duplicates_after_normalisation_keep_one_keyed_copy():
     assert {e["kept_id"] for e in rec["exact"]["examples"]} == {survivor}
 
 
-def test_near_duplicates_found_unrelated_kept():
+def test_near_duplicates_found_unrelated_kept(monkeypatch):
     text = _long_text()
     words = text.split()
     edited = " ".join(words[:50] + ["zebra"] + words[51:])  # one word of 100 changed
@@ -54,6 +55,9 @@ def test_near_duplicates_found_unrelated_kept():
     assert kept.height == 3 and {"row2", "row3"} <= set(kept["id"])
     kept_rev, _ = deduplicate(df.reverse(), DedupConfig(field="user_turns", near=near), seed=42)
     assert set(kept_rev["id"]) == set(kept["id"])
+    monkeypatch.setattr(dedup, "SIGNATURE_CHUNK_ROWS", 1)  # signatures made one row at a time: same groups
+    kept_chunked, _ = deduplicate(df, DedupConfig(field="user_turns", near=near), seed=42)
+    assert kept_chunked.equals(kept)
 
 
 def test_dedup_as_dataset_parameter_counts_in_manifest_and_card(tmp_path):

@@ -37,8 +37,11 @@ def parse_steps(raw: dict, where: str) -> dict[str, Any]:
     return steps
 
 
-def _eval_keys(builder: Builder, config: DecontamConfig) -> tuple[str, ...]:
-    return expand_evals(builder.catalog, config.against)
+def _eval_keys(builder: Builder, config: DecontamConfig, where: str = "decontaminate") -> tuple[str, ...]:
+    try:
+        return expand_evals(builder.catalog, config.against)
+    except CatalogError as err:
+        raise CatalogError(f"{where}: {err}") from None
 
 
 def steps_fingerprint(builder: Builder, raw: dict, where: str) -> dict:
@@ -50,7 +53,7 @@ def steps_fingerprint(builder: Builder, raw: dict, where: str) -> dict:
     config = steps.get("decontaminate")
     if config is not None:
         payload["eval_files"] = {
-            key: [f["sha256"] for f in builder.resolve(key).file_records()] for key in _eval_keys(builder, config)
+            key: [f["sha256"] for f in builder.resolve(key).file_records()] for key in _eval_keys(builder, config, where)
         }
     return {"steps": payload}
 

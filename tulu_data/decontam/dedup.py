@@ -31,6 +31,7 @@ from .text import TOKENIZER, normalized, row_segments, token_hashes
 
 EXAMPLES = 3
 _MINHASH_SEED = 0x5475_6C75  # pinned: the permutations are part of the rule
+SIGNATURE_CHUNK_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -206,9 +207,21 @@ def _components(n: int, edges: np.ndarray) -> np.ndarray:
         labels = new
 
 
+def _all_signatures(df: pl.DataFrame, field: str, near: NearConfig) -> tuple[np.ndarray, np.ndarray]:
+    """`signatures` over chunks of rows (a row's shingles never span chunks), so memory stays bounded."""
+    sigs, rows = [], []
+    for start in range(0, df.height, SIGNATURE_CHUNK_ROWS):
+        sig, idx = signatures(df.slice(start, SIGNATURE_CHUNK_ROWS), field, near)
+        sigs.append(sig)
+        rows.append(idx + start)
+    if not sigs:
+        return np.zeros((0, near.num_perm), dtype=np.uint32), np.zeros(0, dtype=np.int64)
+    return np.concatenate(sigs), np.concatenate(rows)
+
+
 def near_groups(df: pl.DataFrame, field: str, near: NearConfig, rank: np.ndarray) -> np.ndarray:
     """A group number per row for near duplicates (-1: no near duplicate)."""
-    sig, rows = signatures(df, field, near)
+    sig, rows = _all_signatures(df, field, near)
     groups = np.full(df.height, -1, dtype=np.int64)
     if len(rows) < 2:
         return groups

@@ -50,10 +50,6 @@ class EvalIndex:
         found[maybe[self.gram_hashes[pos] == cand]] = True
         return found
 
-    def too_short(self) -> pl.DataFrame:
-        """Instances with fewer tokens than the n-gram size, per eval (they cannot be tested)."""
-        return self.instances.filter(pl.col("n_tokens") < self.ngram).group_by("eval").len("too_short")
-
 
 def _window_hashes(tokens: np.ndarray, seg: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(start positions, hashes) of every window of n tokens inside one segment (a polynomial over token hashes)."""
