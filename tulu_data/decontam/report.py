@@ -76,12 +76,16 @@ def render(report: dict, console: Any) -> None:
             f"(word {rec['ngram']}-grams, > {rec['threshold']:.0%} of an instance covered)",
             title_justify="left",
         )
-        for col in ("eval", "source", "rows matched", "instances overlapped", "share of eval", f"> {SET_LEVEL_SHARE:.0%}"):
-            table.add_column(col, justify="right" if col[0] in "rsi" and col != "source" else "left", overflow="fold")
+        table.caption = (
+            "rows: training rows matched; instances: eval instances overlapped; share: of the eval's instances; "
+            f"> {SET_LEVEL_SHARE:.0%}: contaminated by the set-level rule"
+        )
+        for col in ("eval", "source", "rows", "instances", "share", f"> {SET_LEVEL_SHARE:.0%}"):
+            table.add_column(col, justify="left" if col in ("eval", "source") else "right", overflow="fold")
         for row in (r for r in rows_for_table(report) if r["split"] == split):
             table.add_row(
                 row["eval"], row["source"], f"{row['rows_matched']:,}", f"{row['instances_overlapped']:,}",
-                f"{row['share']:.2%}", "[red]contaminated[/]" if row["contaminated"] else "",
+                f"{row['share']:.2%}", "[red]yes[/]" if row["contaminated"] else "",
             )
         console.print(table)
         short = {n: e["too_short"] for n, e in rec["evals"].items() if e["too_short"]}
