@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .decontam.evalsets import parse_eval_block, parse_eval_groups
 from .errors import CatalogError
 
 FORMATS = ("jsonl", "json", "parquet", "csv", "xlsx")
@@ -46,6 +47,7 @@ class SourceSpec:
     homepage: str | None = None
     description: str = ""
     citation: str | None = None
+    eval: dict | None = None  # an eval set: the field(s) holding each instance's prompt (see decontam.evalsets)
 
     @property
     def url(self) -> str:
@@ -87,6 +89,7 @@ class Catalog:
     collections: dict[str, CollectionSpec] = field(default_factory=dict)
     citations: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    eval_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named groups of eval sources
 
     def dataset(self, name: str) -> DatasetSpec:
         if name not in self.datasets:
@@ -160,6 +163,7 @@ def _parse_source(key: str, entry: Any) -> SourceSpec:
         homepage=_optional(entry, "homepage", where, str, None),
         description=_optional(entry, "description", where, str, ""),
         citation=_optional(entry, "citation", where, str, None),
+        eval=parse_eval_block(entry.get("eval"), where),
     )
 
 
@@ -193,7 +197,7 @@ def parse_catalog(raw: Any, path: Path | None = None) -> Catalog:
     """Validate a parsed catalog document; recipes are checked against the registry."""
     if not isinstance(raw, dict):
         raise CatalogError("catalog: the top level must be a mapping with 'sources' and 'datasets'")
-    _check_unknown(raw, {"sources", "datasets", "collections", "citations"}, "catalog")
+    _check_unknown(raw, {"sources", "datasets", "collections", "citations", "eval_sets"}, "catalog")
     if "sources" not in raw or "datasets" not in raw:
         raise CatalogError("catalog: the top level needs both 'sources' and 'datasets'")
     raw_sources = _optional(raw, "sources", "catalog", dict, {})
@@ -220,8 +224,11 @@ def parse_catalog(raw: Any, path: Path | None = None) -> Catalog:
             datasets=members,
             repo_id=_optional(entry, "repo_id", where, str, None),
         )
-    catalog = Catalog(sources, datasets, collections, citations, path)
+    catalog = Catalog(sources, datasets, collections, citations, path, parse_eval_groups(raw.get("eval_sets"), sources))
+    from .decontam.apply import validate_dataset_steps
     from .registry import get_recipe
+
+    validate_dataset_steps(catalog)
 
     for spec in datasets.values():
         try:
