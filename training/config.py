@@ -118,12 +118,16 @@ def bf16_field() -> bool | None:
     return field(default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."})
 
 
-def padding_free_field(how: str) -> bool | None:
-    """Padding-free batches, on by default where attention keeps the sequences apart (``training.packing``)."""
+def padding_free_field() -> bool | None:
+    """Padding-free batches, on by default where attention keeps the sequences apart (``training.packing``).
+
+    SFT uses trl's collator (it needs --pretokenize); DPO flattens the chosen and rejected rows of each
+    forward itself. The help is one literal so that the fast `--help` can read it without importing.
+    """
     return field(
         default=None,
         metadata={
-            "help": f"Batches without padding: the rows of a batch end to end with per-sequence positions ({how}). "
+            "help": "Batches without padding: the rows of a batch end to end with per-sequence positions. "
             "Default: on where the attention implementation keeps sequences apart (flash attention, or "
             "transformers' block-diagonal mask for sdpa/eager), else padded with a warning; true: refuse "
             "where it is not exact. Off by default for single-sequence batches (nothing to remove)."
@@ -184,7 +188,7 @@ class TuluSFTConfig(SFTConfig, TuluArguments):
     bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
     gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
-    padding_free: bool | None = padding_free_field("trl's collator; needs --pretokenize")
+    padding_free: bool | None = padding_free_field()
     assistant_only_loss: bool = field(
         default=True,
         metadata={
@@ -232,9 +236,7 @@ class TuluDPOConfig(DPOConfig, TuluArguments):
     bf16: bool | None = bf16_field()
     activation_checkpointing: bool | None = activation_checkpointing_field()
     gradient_checkpointing: bool | None = gradient_checkpointing_alias_field()
-    padding_free: bool | None = padding_free_field(
-        "ours: chosen and rejected rows flattened for each forward"
-    )
+    padding_free: bool | None = padding_free_field()
 
     def __post_init__(self) -> None:
         self._apply_tulu_defaults("dpo")

@@ -20,6 +20,7 @@ from . import __version__, ops
 from .card import render_card
 from .catalog import Catalog, DatasetSpec, load_catalog
 from .context import RecipeContext, SourceFrameMemo
+from .decontam.apply import apply_dataset_steps, steps_fingerprint
 from .errors import TuluDataError
 from .names import did_you_mean, plain_name_problem
 from .readers import READER_VERSION
@@ -141,6 +142,7 @@ class Builder:
                 "seed": self.seed,
                 "sources": {k: [f["sha256"] for f in self.resolve(k).file_records()] for k in spec.sources},
                 "depends_on": {d: self.dataset_fingerprint(self.catalog.dataset(d)) for d in spec.depends_on},
+                **steps_fingerprint(self, spec.params, f"datasets.{spec.name}.params"),
             }
             self._fingerprints[spec.name] = fingerprint(payload)
         return self._fingerprints[spec.name]
@@ -176,6 +178,7 @@ class Builder:
         if rec.kind in ops.SCHEMAS:
             splits = {s: ops.schema_cast(df, ops.SCHEMAS[rec.kind]) for s, df in splits.items()}
         splits = {s: unique_ids(ctx, df) for s, df in splits.items()}
+        splits, step_records = apply_dataset_steps(self, spec.params, splits, ctx.drops, name)
         if spec.allow_empty and any(df.height for df in splits.values()):
             empty = sorted(s for s, df in splits.items() if df.height == 0)
             if empty:
@@ -197,6 +200,7 @@ class Builder:
             "notes": ctx.notes,
             "drop_examples": ctx.drop_examples,
             "build_seconds": None,
+            **step_records,
         }
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)
         manifest = write_build(target, splits, manifest, lambda m: render_card(m, self.catalog))

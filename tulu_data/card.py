@@ -15,6 +15,7 @@ import re
 import yaml
 
 from .catalog import Catalog
+from .decontam.card import steps_section
 
 _SIZE_BUCKETS = [
     (1_000, "n<1K"),
@@ -307,6 +308,7 @@ def render_card(manifest: dict, catalog: Catalog) -> str:
             "",
         ]
     out += _counts_section(manifest)
+    out += steps_section(manifest)
     out += _load_section(manifest, name)
 
     cites = _citations(catalog, [name, *nested])

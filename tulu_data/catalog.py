@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .decontam.evalsets import parse_eval_block, parse_eval_groups
 from .errors import CatalogError
 from .names import did_you_mean
 
@@ -47,6 +48,7 @@ class SourceSpec:
     homepage: str | None = None
     description: str = ""
     citation: str | None = None
+    eval: dict | None = None  # an eval set: the field(s) holding each instance's prompt (see decontam.evalsets)
 
     @property
     def url(self) -> str:
@@ -103,6 +105,7 @@ class Catalog:
     collections: dict[str, CollectionSpec] = field(default_factory=dict)
     citations: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    eval_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # named groups of eval sources
     mixtures: dict[str, MixtureRef] = field(default_factory=dict)
     origins: dict[str, Path] = field(default_factory=dict)  # entry name -> the file defining it (layered catalogs)
     files: tuple[Path, ...] = ()  # the catalog files loaded, built-in first
@@ -194,6 +197,7 @@ def _parse_source(key: str, entry: Any) -> SourceSpec:
         homepage=_optional(entry, "homepage", where, str, None),
         description=_optional(entry, "description", where, str, ""),
         citation=_optional(entry, "citation", where, str, None),
+        eval=parse_eval_block(entry.get("eval"), where),
     )
 
 
@@ -233,7 +237,7 @@ def parse_catalog(raw: Any, path: Path | None = None, mixtures: dict[str, Mixtur
         mixtures = {p.stem: MixtureRef(p.stem, p) for p in sorted((BUILTIN_DIR / "mixtures").glob("*.yaml"))}
     if not isinstance(raw, dict):
         raise CatalogError("catalog: the top level must be a mapping with 'sources' and 'datasets'")
-    _check_unknown(raw, {"sources", "datasets", "collections", "citations"}, "catalog")
+    _check_unknown(raw, {"sources", "datasets", "collections", "citations", "eval_sets"}, "catalog")
     if "sources" not in raw or "datasets" not in raw:
         raise CatalogError("catalog: the top level needs both 'sources' and 'datasets'")
     raw_sources = _optional(raw, "sources", "catalog", dict, {})
@@ -260,8 +264,14 @@ def parse_catalog(raw: Any, path: Path | None = None, mixtures: dict[str, Mixtur
             datasets=members,
             repo_id=_optional(entry, "repo_id", where, str, None),
         )
-    catalog = Catalog(sources, datasets, collections, citations, path, mixtures=dict(mixtures))
+    catalog = Catalog(
+        sources, datasets, collections, citations, path, parse_eval_groups(raw.get("eval_sets"), sources),
+        mixtures=dict(mixtures),
+    )
+    from .decontam.apply import validate_dataset_steps
     from .registry import get_recipe
+
+    validate_dataset_steps(catalog)
 
     for spec in datasets.values():
         try:

@@ -8,7 +8,7 @@ Layers, in this order:
 4. the files listed in `$TULU_DATA_CATALOG` (separated by the platform's path separator).
 
 A user catalog has the built-in one's format, every section optional: `sources`, `datasets`,
-`collections`, `citations`, and `mixtures` (name -> a mixture, as in a mixture file). Mixture files may
+`collections`, `citations`, `eval_sets`, and `mixtures` (name -> a mixture, as in a mixture file). Mixture files may
 also sit in a `mixtures/` folder next to it. Datasets, mixtures and collections share one namespace:
 a name defined twice, in one layer or two, is an error that names both places. A source's `path:` is
 relative to the file that declares it. A file given twice (e.g. `--catalog` and `tulu-data.yaml`) is
@@ -27,7 +27,7 @@ from .yaml_lines import load_yaml
 
 USER_FILE = "tulu-data.yaml"
 CATALOG_ENV = "TULU_DATA_CATALOG"
-SECTIONS = ("sources", "datasets", "collections", "citations", "mixtures")
+SECTIONS = ("sources", "datasets", "collections", "citations", "eval_sets", "mixtures")
 _KIND = {"datasets": "dataset", "collections": "collection", "mixtures": "mixture"}
 
 

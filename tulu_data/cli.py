@@ -285,6 +285,45 @@ def push_cmd(
     run_cli(go)
 
 
+@app.command("decontam")
+def decontam_cmd(
+    name: Annotated[str, typer.Argument(help="A catalog dataset or mixture (built first), a build folder, or a .parquet/.jsonl file.")],
+    against: Annotated[
+        list[str] | None, typer.Option("--against", "-a", help="Eval sets or eval_sets groups of the catalog (repeatable; default: the 'default' group).")
+    ] = None,
+    sources: SourcesOpt = "hub",
+    out: OutOpt = Path("builds"),
+    ngram: Annotated[int, typer.Option(help="Word n-gram size.")] = 8,
+    threshold: Annotated[float, typer.Option(help="An instance overlaps a row when more than this share of its tokens is covered (0: any shared n-gram).")] = 0.5,
+    field: Annotated[str, typer.Option(help="user_turns, all_turns, or a text column.")] = "user_turns",
+    split: Annotated[str | None, typer.Option("--split", help="Only this split.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a heat map (eval x source) to this PNG file.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for building NAME if it must be built.")] = 42,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Report how much each eval set overlaps a dataset, per source (Tulu 3's rule: word 8-grams, > 50% of an
+    instance covered; a source overlapping > 2% of an eval's instances is contaminated for it).
+
+    Examples:
+
+      tulu-data decontam tulu_v2_sft_mixture --sources samples
+
+      tulu-data decontam preference_big_mixture --against gsm8k --against hendrycks_math --json
+
+      tulu-data decontam path/to/train.parquet --sources /data/mirrors --plot overlap.png
+    """
+
+    def go():
+        from .build import Builder
+        from .decontam.report import run
+
+        builder = Builder(catalog=_catalog(catalog), sources=sources, out=out, seed=seed)
+        run(name, against or [], builder, out, ngram, threshold, field, split, as_json, plot, console)
+
+    run_cli(go)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console entry point: `--debug` is accepted anywhere on the line, not only first."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -25,7 +25,7 @@ from .errors import CatalogError
 from .names import plain_name_problem
 from .yaml_lines import line_of, load_yaml
 
-MIXTURE_FIELDS = {"description", "license", "parts", "filters"}
+MIXTURE_FIELDS = {"description", "license", "parts", "filters", "dedup", "decontaminate"}  # see decontam.apply
 PART_FIELDS = {"dataset", "take", "strict", "split", "upsample"}
 MAX_UPSAMPLE = 100.0  # a fraction above this is refused even with upsample: true
 MAX_PART_ROWS_ENV = "TULU_DATA_MAX_PART_ROWS"
@@ -216,6 +216,9 @@ def parse_mixture(name: str, raw: Any, path: Path | None = None) -> Mixture:
         _fail(name, path, line_of(raw, "parts") or line_of(raw), "field 'parts' must be a non-empty list")
     parts = [_parse_part(entry, i, name, path, parts_raw) for i, entry in enumerate(parts_raw)]
     _check_repeats(parts, name, path)
+    from .decontam.apply import parse_steps
+
+    parse_steps(raw, _where(name, path, line_of(raw, "decontaminate") or line_of(raw, "dedup")))
     return Mixture(
         name=name,
         description=str(raw.get("description", "")),

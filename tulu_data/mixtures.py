@@ -34,6 +34,7 @@ import polars as pl
 
 from . import __version__, ops
 from .card import render_card
+from .decontam.apply import apply_mixture_steps, steps_fingerprint
 from .errors import CatalogError, MixtureShortfallError
 from .mixture_check import check_mixture_tree
 from .mixture_spec import (
@@ -148,6 +149,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
             "seed": builder.seed,
             "tool": __version__,
             "parts": [m.get("fingerprint") for _, _, m in part_paths],
+            **steps_fingerprint(builder, mixture.raw, f"mixture {mixture.name}"),
         }
     )
     target = builder.out / mixture.name
@@ -206,6 +208,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
         if f["name"] not in _FILTERS:
             raise CatalogError(f"mixture {mixture.name}: unknown filter {f['name']!r}")
         combined = _FILTERS[f["name"]](combined, dict(f.get("params") or {}), drops)
+    combined, step_records = apply_mixture_steps(builder, mixture.raw, combined, drops, mixture.name)
 
     manifest = {
         "name": mixture.name,
@@ -222,6 +225,7 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
         "rows_in": {p["name"]: p["available"] for p in part_records},
         "dropped": dict(sorted(drops.items(), key=lambda kv: (-kv[1], kv[0]))),
         "notes": {},
+        **step_records,
     }
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     manifest = write_build(target, {"train": combined}, manifest, lambda m: render_card(m, builder.catalog))

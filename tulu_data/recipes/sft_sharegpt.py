@@ -43,7 +43,7 @@ def load_tokenizer(ctx: RecipeContext, key: str) -> Any:
         raise TuluDataError(
             f"dataset {ctx.name!r}: cannot load the tokenizer {name!r} ({type(err).__name__}: {err}). Make the "
             "Hugging Face Hub reachable (a gated repo also needs an accepted licence and a token), or set "
-            f"datasets.{ctx.name}.params.tokenizer to a local tokenizer folder in a copy of catalog.yaml (--catalog)."
+            f"datasets.{ctx.name}.params.tokenizer to a local tokenizer folder (a dataset of your own in a tulu-data.yaml)."
         ) from err
     if not getattr(tokenizer, "is_fast", False):
         raise TuluDataError(f"dataset {ctx.name!r}: tokenizer {name!r} has no fast (Rust) version to count with")
