@@ -318,7 +318,7 @@ def decontam_cmd(
         from .build import Builder
         from .decontam.report import run
 
-        builder = Builder(catalog=_catalog(catalog), sources=sources, out=out, seed=seed)
+        builder = Builder(catalog=load_cli_catalog(catalog), sources=sources, out=out, seed=seed)
         run(name, against or [], builder, out, ngram, threshold, field, split, as_json, plot, console)
 
     run_cli(go)
