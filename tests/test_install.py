@@ -1,8 +1,9 @@
 """A built wheel, installed in a fresh virtual environment, used from an empty folder outside the repository.
 
 The wheel is built from a copy of the project (nothing is written into the checkout). The fresh
-environment reuses this one's installed dependencies through a path file, so nothing is downloaded;
-tulu-data itself comes only from the wheel.
+environment installs it with its own pip while it sees nothing else (so this environment's own
+tulu-data install is never touched), and only then reuses this environment's installed dependencies
+through a path file, so nothing is downloaded; tulu-data itself comes only from the wheel.
 """
 
 from __future__ import annotations
@@ -46,13 +47,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
          tmp, env)
     (wheel,) = (tmp / "wheel").glob("tulu_data-*.whl")
     venv = tmp / "venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp, env)
+    _run([sys.executable, "-m", "venv", str(venv)], tmp, env)  # with its own pip (bundled, offline)
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel), "-q"], tmp, env)
     fresh = Path(subprocess.check_output([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                          text=True).strip())
     ours = [p for p in {sysconfig.get_paths()["purelib"], *site.getsitepackages()} if Path(p).is_dir()]
-    (fresh / "_dependencies.pth").write_text("\n".join(ours) + "\n")  # reuse installed dependencies, not tulu_data
-    # the fresh interpreter runs pip (found through the path file), so the console script is its own
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel), "-q"], tmp, env)
+    (fresh / "_dependencies.pth").write_text("\n".join(ours) + "\n")  # dependencies from here, after the install
     return venv / "bin", env
 
 
