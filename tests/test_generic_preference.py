@@ -200,3 +200,21 @@ def test_every_generic_recipe_declares_what_it_reads_and_its_params():
         assert all(p.doc for p in spec.params)
         assert "label" in {p.name for p in spec.params}
     assert specs["rated"].param("rule").choices == RULES and specs["rated"].param("rule").required
+
+
+@pytest.mark.parametrize(
+    ("recipe", "rows", "params", "field", "param"),
+    [
+        ("rated", [{"prompt": "p", "responses": [{"response": "a", "score": 1}]}],
+         {"rule": "best_vs_worst", "layout": "lists", "score_key": "rating"}, "responses", "score_key"),
+        ("prompt_chosen_rejected", [{"prompt": [{"from": "human", "value": "q"}], "chosen": [], "rejected": []}],
+         {"format": "conversations"}, "prompt", "role_key"),
+    ],
+)
+def test_a_key_absent_from_every_object_names_the_file_field_and_param(
+    tmp_path: Path, recipe: str, rows: list, params: dict, field: str, param: str
+):
+    from tulu_data.errors import SourceFormatError
+
+    with pytest.raises(SourceFormatError, match=rf"data.jsonl: no object of field '{field}' has the key .*params.{param}"):
+        build(tmp_path, recipe, rows, params)

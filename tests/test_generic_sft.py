@@ -156,3 +156,25 @@ def test_instruction_input_output_with_other_field_names_and_no_input(tmp_path: 
 def test_invalid_params_name_the_dataset_and_the_param(tmp_path: Path, recipe: str, params: dict, message: str):
     with pytest.raises(CatalogError, match=f"datasets.{DATASET}: {message}"):
         build(tmp_path, recipe, [{"messages": []}], params)
+
+
+def test_a_key_absent_from_every_message_names_the_file_field_and_param(tmp_path: Path):
+    from tulu_data.errors import SourceFormatError
+
+    rows = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}]
+    with pytest.raises(SourceFormatError, match=r"data.jsonl: no object of field 'conversations' has the key "
+                                                r"'text' \(datasets.my_data.params.value_key\)"):
+        build(tmp_path, "sharegpt", rows, {"value_key": "text"})
+
+
+def test_a_configured_system_field_must_exist_and_a_missing_input_field_is_noted(tmp_path: Path):
+    from tulu_data.errors import SourceFormatError
+    from tulu_data.writer import read_manifest
+
+    rows = [{"instruction": "Say hi", "output": "hi"}]
+    with pytest.raises(SourceFormatError, match=r"data.jsonl.*missing field\(s\) 'system'"):
+        build(tmp_path / "a", "instruction_input_output", rows, {"system_field": "system"})
+    out = build(tmp_path / "b", "instruction_input_output", rows, {"input_field": "context"})
+    assert conversations(out) == [[("user", "Say hi"), ("assistant", "hi")]]
+    notes = (read_manifest(out) or {})["notes"]
+    assert notes["input field absent or null in every row (every user turn is the instruction alone)"] == "context"

@@ -21,7 +21,7 @@ from tulu_data import ops, steps
 from tulu_data.context import RecipeContext
 from tulu_data.errors import CatalogError
 from tulu_data.recipe_params import Param, declare, distinct_columns, resolve
-from tulu_data.recipes.generic_sft import to_messages
+from tulu_data.recipes.generic_sft import require_keys, to_messages
 from tulu_data.recipes.pairs import drop_identical_answers, label, only_source, single_turn
 from tulu_data.recipes.rated import blank, pick_per_group
 from tulu_data.registry import recipe
@@ -146,7 +146,12 @@ def prompt_chosen_rejected(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     columns = pair_columns(p)
     text = pl.String if p["format"] == "text" else pl.List(pl.Struct({p["role_key"]: pl.String, p["content_key"]: pl.String}))
     fields = {field: pl.Float64 if column.startswith("score_") else text for column, field in columns.items()}
-    df = ctx.frame(only_source(ctx), required=list(fields), fields=fields)
+    key = only_source(ctx)
+    df = ctx.frame(key, required=list(fields), fields=fields)
+    if p["format"] == "conversations":
+        for column in ("prompt", "chosen", "rejected"):
+            if column in columns:
+                require_keys(ctx, key, df, columns[column], {"role_key": p["role_key"], "content_key": p["content_key"]})
     df = df.select(pl.col(field).alias(column) for column, field in columns.items())
     for column in ("prompt", "chosen", "rejected"):
         if column in df.columns:
@@ -176,6 +181,7 @@ def read_rated(ctx: RecipeContext, p: dict[str, Any]) -> pl.DataFrame:
     listed = pl.List(pl.Struct({p["response_key"]: pl.String, p["score_key"]: pl.Float64}))
     fields = {p["prompt_field"]: pl.String, p["responses_field"]: listed}
     df = ctx.frame(key, required=list(fields), fields=fields)
+    require_keys(ctx, key, df, p["responses_field"], {"response_key": p["response_key"], "score_key": p["score_key"]})
     responses = pl.col(p["responses_field"])
     df = ctx.drop(df, responses.is_null() | (responses.list.len() == 0),
                   f"{p['responses_field']}: no responses (null or empty list; counted in prompt rows)")

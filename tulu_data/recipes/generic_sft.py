@@ -18,6 +18,7 @@ import polars as pl
 
 from tulu_data import ops
 from tulu_data.context import RecipeContext
+from tulu_data.errors import SourceFormatError
 from tulu_data.recipe_params import Param, declare, distinct_columns, resolve
 from tulu_data.recipes.pairs import only_source
 from tulu_data.recipes.sft import blank, finalize, label, row_ids
@@ -62,11 +63,24 @@ declare(
 # message lists
 
 
-def read_message_lists(ctx: RecipeContext, field: str, role_key: str, content_key: str) -> pl.DataFrame:
-    """The one source's `field` (a list of `{role_key, content_key}` objects); null or empty lists dropped."""
+def require_keys(ctx: RecipeContext, key: str, df: pl.DataFrame, field: str, keys: dict[str, str]) -> None:
+    """Stop, naming the files, the field and the param, when a configured key (param -> key) is absent from
+    every object of list field `field`: the param names the wrong key (a few missing ones are counted drops)."""
+    items = df.select(pl.col(field).explode().alias("item")).filter(pl.col("item").is_not_null())
+    for param, name in keys.items():
+        if items.height and items["item"].struct.field(name).null_count() == items.height:
+            files = ", ".join(str(p) for p in ctx.source(key).files)
+            raise SourceFormatError(
+                f"{files}: no object of field {field!r} has the key {name!r} (datasets.{ctx.name}.params.{param})"
+            )
+
+
+def read_message_lists(ctx: RecipeContext, field: str, keys: dict[str, str]) -> pl.DataFrame:
+    """The one source's `field`, a list of objects with the `keys` (param -> key); null or empty lists dropped."""
     key = only_source(ctx)
-    fields = {field: pl.List(pl.Struct({role_key: pl.String, content_key: pl.String}))}
+    fields = {field: pl.List(pl.Struct({name: pl.String for name in keys.values()}))}
     df = ctx.frame(key, required=[field], fields=fields).select(field)
+    require_keys(ctx, key, df, field, keys)
     column = pl.col(field)
     return ctx.drop(df, column.is_null() | (column.list.len() == 0), f"{field}: no conversation (null or empty)")
 
@@ -81,10 +95,12 @@ def to_messages(field: str, role_key: str, content_key: str, role_map: dict[str,
     return pl.col(field).list.eval(message).cast(ops.MESSAGES).alias("messages")
 
 
-def message_rows(ctx: RecipeContext, field: str, role_key: str, content_key: str, role_map: dict[str, str]) -> pl.DataFrame:
-    """SFT rows from a message-list field: mapped roles, content ids, the final checks."""
+def message_rows(ctx: RecipeContext, field: str, keys: dict[str, str], role_map: dict[str, str]) -> pl.DataFrame:
+    """SFT rows from a message-list field (`keys`: the role and text params -> keys): mapped roles, content
+    ids, the final checks."""
     name = label(ctx)
-    df = read_message_lists(ctx, field, role_key, content_key)
+    df = read_message_lists(ctx, field, keys)
+    role_key, content_key = keys.values()
     df = df.select(to_messages(field, role_key, content_key, role_map))
     df = df.with_columns(row_ids(df, ["messages"], prefix=f"{name}_"))
     return finalize(ctx, df.with_columns(pl.lit(name).alias("dataset")))
@@ -102,7 +118,8 @@ def conversations(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """
     p = resolve(ctx, "conversations")
     distinct_columns(ctx.name, p, ["role_key", "content_key"])
-    return {"train": message_rows(ctx, p["messages_field"], p["role_key"], p["content_key"], p["role_map"])}
+    keys = {"role_key": p["role_key"], "content_key": p["content_key"]}
+    return {"train": message_rows(ctx, p["messages_field"], keys, p["role_map"])}
 
 
 @recipe("sharegpt", version="1", kind="sft")
@@ -119,7 +136,8 @@ def sharegpt(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     p = resolve(ctx, "sharegpt")
     distinct_columns(ctx.name, p, ["from_key", "value_key"])
     roles = {**SHAREGPT_ROLES, **p["role_map"]}
-    return {"train": message_rows(ctx, p["conversations_field"], p["from_key"], p["value_key"], roles)}
+    keys = {"from_key": p["from_key"], "value_key": p["value_key"]}
+    return {"train": message_rows(ctx, p["conversations_field"], keys, roles)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,7 +150,10 @@ def read_instructions(ctx: RecipeContext, p: dict[str, Any]) -> pl.DataFrame:
              "system": p["system_field"]}
     used = {role: field for role, field in names.items() if field is not None}
     fields = {field: pl.String for field in used.values()}
-    df = ctx.frame(only_source(ctx), required=[used["instruction"], used["output"]], fields=fields)
+    required = [field for role, field in used.items() if role != "input"]  # files without an input field are common
+    df = ctx.frame(only_source(ctx), required=required, fields=fields)
+    if "input" in used and (used["input"] not in df.columns or df[used["input"]].null_count() == df.height):
+        ctx.note("input field absent or null in every row (every user turn is the instruction alone)", used["input"])
     return df.select(
         (pl.col(names[role]) if names[role] in df.columns else pl.lit(None, dtype=pl.String)).alias(role)
         for role in names
