@@ -105,3 +105,20 @@ def test_a_tokenizer_json_path_is_accepted_and_a_bad_file_is_named(tmp_path: Pat
     catalog = catalog_with({"sharegpt": {"tokenizer": str(broken)}})
     with pytest.raises(TuluDataError, match=r"cannot load the tokenizer .*broken.*params.tokenizer"):
         builder(tmp_path / "b", sources=source, catalog=catalog).build("sharegpt")
+
+
+def test_sharegpt_builds_without_transformers(tmp_path: Path):
+    """The base install has no transformers (nor torch): the ShareGPT step must not need them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['transformers'] = None; sys.modules['torch'] = None\n"
+        "from pathlib import Path\nfrom tulu_data.build import Builder\nfrom tulu_data.catalog import load_catalog\n"
+        f"out = Builder(catalog=load_catalog(), sources='samples', out=Path({str(tmp_path)!r}), force=True).build('sharegpt')\n"
+        "print('built', out.name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "built sharegpt" in done.stdout
+    assert rows(tmp_path / "sharegpt").height > 0
