@@ -200,7 +200,8 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
         sources += [s for s in manifest.get("sources", []) if s not in sources]
 
     combined = pl.concat(pieces) if pieces else pl.DataFrame(schema={**schema, ops.PART_COLUMN: pl.String})
-    check_unique_ids(mixture, pieces)
+    if not mixture.raw.get("dedup"):  # with a dedup step, copies across parts are what it removes
+        check_unique_ids(mixture, pieces)
     drops: Counter = Counter()
     for f in mixture.filters:
         if f["name"] not in _FILTERS:
@@ -209,6 +210,11 @@ def build_mixture(builder: Builder, mixture: Mixture) -> Path:
             raise CatalogError(f"mixture {mixture.name}: unknown filter {f['name']!r}")
         combined = _FILTERS[f["name"]](combined, dict(f.get("params") or {}), drops)
     combined, step_records = apply_mixture_steps(builder, mixture.raw, combined, drops, mixture.name)
+    if not combined["id"].is_unique().all():
+        raise CatalogError(
+            f"{mixture.where()}: {combined['id'].is_duplicated().sum():,} rows share an id after the mixture's "
+            "steps; a build must not repeat an id: take those rows from one part only, or dedup on all_turns"
+        )
 
     manifest = {
         "name": mixture.name,

@@ -20,8 +20,10 @@ def _load(name: str, builder: Any, out: Path, split: str | None) -> tuple[str, d
     """(origin, splits) of a catalog dataset or mixture (built first), a build folder or a data file."""
     from ..inspect import load_any
     from ..mixtures import find_mixture
+    from ..names import plain_name_problem
 
-    if name in builder.catalog.datasets or find_mixture(name) is not None:
+    is_name = plain_name_problem(name) is None  # a path is a build folder or a file, never a catalog entry
+    if is_name and (name in builder.catalog.datasets or find_mixture(name, builder.mixtures) is not None):
         path = builder.build(name)
         loaded = load_any(str(path), out, split)
         return f"build {path}", loaded.splits

@@ -6,47 +6,112 @@ default, as the published script's call did) plus 6. Pairs are packed in order i
 most `max_tokens` (4096); a pair that alone exceeds the budget is skipped (counted) and the chunk
 before it closed. Every turn is counted in batched calls of a fast tokenizer.
 
-The tokenizer is the `tokenizer` parameter (a Hub id or a local folder). Builds from the bundled
-samples use the small tokenizer shipped in `tulu_data/samples/sharegpt_tokenizer/` instead: the
-sample text is synthetic, and a samples build must work offline.
+Tokens are counted with the `tokenizers` package (part of the base install; no `transformers`), from a
+`tokenizer.json`: param `tokenizer` is a local folder holding one, a path to the file itself, or a Hub
+model id, downloaded with `hf_hub_download` at the commit in param `tokenizer_revision` (a cached copy
+of that revision is used offline; when the Hub is not reachable and nothing is cached, the build stops
+at once). A count is what `Tokenizer.encode(text, add_special_tokens=True)` gives: the special tokens
+come from the file's post-processor, as a fast tokenizer loaded by `transformers` from it counts them.
+Builds from the bundled samples use the small tokenizer shipped in `tulu_data/samples/sharegpt_tokenizer/`
+instead: the sample text is synthetic, and a samples build must work offline.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import polars as pl
+from tokenizers import Tokenizer
 
 from tulu_data.context import RecipeContext
 from tulu_data.errors import TuluDataError
 from tulu_data.recipes.sft import blank, finalize, from_value_pairs, label, row_ids
 from tulu_data.registry import recipe
-from tulu_data.sources import SAMPLES_DIR
+from tulu_data.sources import SAMPLES_DIR, hub_reachable
 
 SAMPLES_TOKENIZER = SAMPLES_DIR / "sharegpt_tokenizer"
+TOKENIZER_FILE = "tokenizer.json"
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 BATCH_TURNS = 4096  # turns per tokenizer call: bounds the memory the encodings take
 
 
-def load_tokenizer(ctx: RecipeContext, key: str) -> Any:
-    """The fast tokenizer to count with (see the module docstring for the samples case)."""
-    name = str(SAMPLES_TOKENIZER) if ctx.source(key).mode == "samples" else str(ctx.param("tokenizer"))
-    ctx.note("tokenizer used to count turns", "bundled sample tokenizer" if ctx.source(key).mode == "samples" else name)
+def load_tokenizer(ctx: RecipeContext, key: str) -> Tokenizer:
+    """The tokenizer to count with (see the module docstring for the samples case)."""
+    if ctx.source(key).mode == "samples":
+        ctx.note("tokenizer used to count turns", "bundled sample tokenizer")
+        return tokenizer_from_file(ctx, SAMPLES_TOKENIZER / TOKENIZER_FILE, str(SAMPLES_TOKENIZER))
+    name, revision = ctx.param("tokenizer"), ctx.param("tokenizer_revision")
+    if not isinstance(name, str) or not name or not isinstance(revision, str | None):
+        raise TuluDataError(
+            f"dataset {ctx.name!r}: params.tokenizer must name a tokenizer (a folder holding {TOKENIZER_FILE}, the "
+            f"file itself, or a Hub model id) and params.tokenizer_revision, if set, a commit; got {name!r}, {revision!r}"
+        )
+    path = local_tokenizer_file(name)
+    if path is None and looks_like_hub_id(name):
+        path = hub_tokenizer_file(ctx, name, revision)
+        name = f"{name}@{revision or 'main'}"
+    if path is None:
+        raise TuluDataError(
+            f"dataset {ctx.name!r}: cannot load the tokenizer {name!r}: no {TOKENIZER_FILE} there and not a Hub id. "
+            f"Set datasets.{ctx.name}.params.tokenizer to a folder holding {TOKENIZER_FILE}, the file itself, or a "
+            "Hub model id (with params.tokenizer_revision); for a dataset of your own, in a tulu-data.yaml."
+        )
+    ctx.note("tokenizer used to count turns", name)
+    return tokenizer_from_file(ctx, path, name)
+
+
+def local_tokenizer_file(name: str) -> Path | None:
+    """`name` as a local tokenizer.json: the file itself, or a folder holding one; None if neither."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    if (path / TOKENIZER_FILE).is_file():
+        return path / TOKENIZER_FILE
+    return None
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """'org/name' with no path syntax (a leading '/', '.', '~' or a third part makes it a local path)."""
+    return HUB_ID.match(name) is not None
+
+
+def hub_tokenizer_file(ctx: RecipeContext, repo_id: str, revision: str | None) -> Path:
+    """tokenizer.json of a Hub model repo at `revision`: downloaded (cached), or the cached copy offline.
+
+    Offline (the quick probe of the Hub fails) only the cache is looked at, so the build stops in seconds.
+    """
+    from huggingface_hub import hf_hub_download
+
+    online = hub_reachable()
+    where = f"{repo_id}@{revision or 'main'}"
     try:
-        from transformers import AutoTokenizer
-    except ImportError as err:
-        raise TuluDataError("the sharegpt recipe counts tokens with `transformers`: pip install 'tulu-data[train]'") from err
+        return Path(hf_hub_download(repo_id, TOKENIZER_FILE, revision=revision, local_files_only=not online))
+    except Exception as err:  # offline with no cache, unknown repo or revision, gated repo, HTTP errors
+        reason = (
+            "the Hugging Face Hub is not reachable from this machine (offline) and no cached copy of that revision exists"
+            if not online else f"{type(err).__name__}: {err}"
+        )
+        raise TuluDataError(
+            f"dataset {ctx.name!r}: cannot load the tokenizer {where} ({TOKENIZER_FILE}): {reason}. Make the Hub "
+            f"reachable, or declare a dataset of your own with this recipe in a tulu-data.yaml whose "
+            f"params.tokenizer is a local folder holding {TOKENIZER_FILE}."
+        ) from err
+
+
+def tokenizer_from_file(ctx: RecipeContext, path: Path, name: str) -> Tokenizer:
+    """A `tokenizers.Tokenizer` from a tokenizer.json, with any truncation or padding it declares turned off."""
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True)
+        tokenizer = Tokenizer.from_file(str(path))
     except Exception as err:
         raise TuluDataError(
-            f"dataset {ctx.name!r}: cannot load the tokenizer {name!r} ({type(err).__name__}: {err}). Make the "
-            "Hugging Face Hub reachable (a gated repo also needs an accepted licence and a token), or set "
-            f"datasets.{ctx.name}.params.tokenizer to a local tokenizer folder (a dataset of your own in a tulu-data.yaml)."
+            f"dataset {ctx.name!r}: cannot load the tokenizer {name!r} from {path} ({type(err).__name__}: {err}); "
+            f"check datasets.{ctx.name}.params.tokenizer"
         ) from err
-    if not getattr(tokenizer, "is_fast", False):
-        raise TuluDataError(f"dataset {ctx.name!r}: tokenizer {name!r} has no fast (Rust) version to count with")
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
     return tokenizer
 
 
@@ -55,11 +120,10 @@ def _batches(texts: pl.Series, size: int) -> Iterator[list[str]]:
         yield texts.slice(start, size).fill_null("").to_list()
 
 
-def token_counts(tokenizer: Any, texts: pl.Series) -> np.ndarray:
-    """Tokens per text (with the tokenizer's default special tokens), counted in batches."""
-    backend = tokenizer.backend_tokenizer
+def token_counts(tokenizer: Tokenizer, texts: pl.Series) -> np.ndarray:
+    """Tokens per text (with the special tokens of the tokenizer's post-processor), counted in batches."""
     counts = [
-        np.fromiter((len(e) for e in backend.encode_batch_fast(batch, add_special_tokens=True)), dtype=np.int64, count=len(batch))
+        np.fromiter((len(e) for e in tokenizer.encode_batch_fast(batch, add_special_tokens=True)), dtype=np.int64, count=len(batch))
         for batch in _batches(texts, BATCH_TURNS)
     ]
     return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
@@ -85,15 +149,15 @@ def pack_pairs(pair_costs: np.ndarray, budget: int) -> tuple[list[tuple[int, int
     return chunks, skipped
 
 
-def token_upper_bounds(tokenizer: Any, texts: pl.Series) -> np.ndarray:
+def token_upper_bounds(tokenizer: Tokenizer, texts: pl.Series) -> np.ndarray:
     """An upper bound on each text's token count without tokenizing: its UTF-8 bytes, plus one (a
     sentencepiece-style word-start marker), plus the special tokens the tokenizer adds. Byte-level BPE
     and byte-fallback sentencepiece tokenizers never give more than one token per byte."""
-    specials = len(tokenizer.backend_tokenizer.encode("", add_special_tokens=True))
+    specials = len(tokenizer.encode("", add_special_tokens=True))
     return texts.fill_null("").str.len_bytes().to_numpy().astype(np.int64) + 1 + specials
 
 
-def turn_costs(ctx: RecipeContext, messages: pl.Series, tokenizer: Any, budget: int) -> np.ndarray:
+def turn_costs(ctx: RecipeContext, messages: pl.Series, tokenizer: Tokenizer, budget: int) -> np.ndarray:
     """Each turn's cost (tokens + overhead). Turns of conversations whose upper bound already fits the
     budget are not tokenized: they fit whatever their exact count, so their bound stands in for it."""
     overhead = int(ctx.param("turn_overhead_tokens", 6))
@@ -114,7 +178,7 @@ def turn_costs(ctx: RecipeContext, messages: pl.Series, tokenizer: Any, budget: 
     return costs
 
 
-def plan_chunks(ctx: RecipeContext, messages: pl.Series, tokenizer: Any) -> pl.DataFrame:
+def plan_chunks(ctx: RecipeContext, messages: pl.Series, tokenizer: Tokenizer) -> pl.DataFrame:
     """One row per chunk: `row` (the conversation's row), `start` and `length` in turns."""
     budget = int(ctx.param("max_tokens", 4096))
     lengths = messages.list.len().to_numpy().astype(np.int64)
@@ -146,7 +210,7 @@ def plan_chunks(ctx: RecipeContext, messages: pl.Series, tokenizer: Any) -> pl.D
     )
 
 
-@recipe("tulu_v2_sharegpt", version="1", kind="sft")
+@recipe("tulu_v2_sharegpt", version="2", kind="sft")
 def tulu_v2_sharegpt(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """ShareGPT conversations without system/bing turns, alternating human/gpt, split into chunks of whole
     turn pairs of at most `max_tokens` tokens (each turn: its tokens + `turn_overhead_tokens`)."""
