@@ -65,24 +65,68 @@ def test_the_wheel_carries_the_catalog_and_works_in_an_empty_folder(installed, t
     assert len(listed["datasets"]) >= 41
 
 
-def test_a_user_catalog_with_a_local_source_mixed_with_a_bundled_dataset(installed, tmp_path):
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _user_data(root: Path) -> dict:
+    """One small jsonl file per generic recipe, and a tulu-data.yaml declaring them, datasets and two mixtures."""
+    n = range(4)
+    _jsonl(root / "data" / "chats.jsonl", [{"messages": [{"role": "user", "content": f"Hi {i}"},
+                                                        {"role": "assistant", "content": f"Hello {i}!"}]} for i in n])
+    _jsonl(root / "data" / "alpaca.jsonl", [{"instruction": f"Add {i} and 1.", "input": "", "output": f"{i + 1}"} for i in n])
+    _jsonl(root / "data" / "sharegpt.jsonl", [{"conversations": [{"from": "human", "value": f"Q{i}?"},
+                                                               {"from": "gpt", "value": f"A{i}."}]} for i in n])
+    _jsonl(root / "data" / "pairs.jsonl", [{"prompt": f"Name {i} colour(s).", "chosen": "Red." * (i + 1),
+                                           "rejected": "No."} for i in n])
+    _jsonl(root / "data" / "rated.jsonl", [{"prompt": f"P{i}", "response": f"R{i}-{k}", "score": k} for i in n for k in range(3)])
+    recipes = {"chats": "conversations", "alpaca": "instruction_input_output", "sharegpt": "sharegpt",
+               "pairs": "prompt_chosen_rejected", "rated": "rated"}
+    doc = {
+        "sources": {f"my_{key}": {"path": f"data/{key}.jsonl"} for key in recipes},
+        "datasets": {
+            f"my_{key}": {"recipe": recipe, "sources": [f"my_{key}"], "description": f"My {key}.", "license": "cc-by-4.0",
+                          **({"params": {"rule": "best_vs_worst"}} if recipe == "rated" else {})}
+            for key, recipe in recipes.items()
+        },
+        "mixtures": {
+            "my_sft": {"parts": [{"dataset": "my_chats"}, {"dataset": "my_alpaca"}, {"dataset": "my_sharegpt"},
+                                 {"dataset": "flan_v2", "take": 2}]},
+            "my_prefs": {"parts": [{"dataset": "my_pairs"}, {"dataset": "my_rated"}, {"dataset": "orca_dpo_pairs", "take": 2}]},
+        },
+    }
+    (root / "tulu-data.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return doc
+
+
+def test_user_data_for_every_generic_recipe_mixed_with_bundled_datasets(installed, tmp_path):
+    """No Python written: jsonl files, a tulu-data.yaml, and the installed command line."""
     bin_dir, env = installed
-    data = tmp_path / "data" / "my_pairs.jsonl"
-    data.parent.mkdir()
-    rows = [{"question": f"Name {i} colour(s).", "chosen": "Red." * (i + 1), "rejected": "No."} for i in range(4)]
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (tmp_path / "tulu-data.yaml").write_text(yaml.safe_dump({
-        "sources": {"my_pairs": {"path": "data/my_pairs.jsonl"}},
-        "datasets": {"my_dpo": {"recipe": "orca_dpo_pairs", "sources": ["my_pairs"], "description": "Mine.",
-                                "license": "cc-by-4.0"}},
-        "mixtures": {"my_mix": {"parts": [{"dataset": "my_dpo"}, {"dataset": "orca_dpo_pairs", "take": 2}]}},
-    }))
+    _user_data(tmp_path)
     tulu = str(bin_dir / "tulu-data")
-    _run([tulu, "build", "my_mix", "--sources", "samples"], tmp_path, env)
-    shown = json.loads(_run([tulu, "show", "my_dpo", "--json"], tmp_path, env).stdout)
-    assert shown["sources"][0]["path"] == str(data.resolve())
-    report = json.loads(_run([tulu, "inspect", "my_mix", "--json"], tmp_path, env).stdout)
-    assert report["splits"]["train"]["parts"] == {"my_dpo": 4, "orca_dpo_pairs": 2}
-    loaded = _run([str(bin_dir / "python"), "-c", "import datasets; print(datasets.load_dataset('builds/my_mix')['train'].num_rows)"],
+    for mixture in ("my_sft", "my_prefs"):
+        _run([tulu, "build", mixture, "--sources", "samples"], tmp_path, env)
+    sft = json.loads(_run([tulu, "inspect", "my_sft", "--json"], tmp_path, env).stdout)
+    assert sft["splits"]["train"]["parts"] == {"my_chats": 4, "my_alpaca": 4, "my_sharegpt": 4, "flan_v2": 2}
+    prefs = json.loads(_run([tulu, "inspect", "my_prefs", "--json"], tmp_path, env).stdout)
+    assert prefs["splits"]["train"]["parts"] == {"my_pairs": 4, "my_rated": 4, "orca_dpo_pairs": 2}
+    shown = json.loads(_run([tulu, "show", "my_rated", "--json"], tmp_path, env).stdout)
+    assert shown["recipe"]["name"] == "rated" and shown["sources"][0]["path"] == str((tmp_path / "data" / "rated.jsonl").resolve())
+    recipes = json.loads(_run([tulu, "recipes", "--json"], tmp_path, env).stdout)
+    assert {"conversations", "instruction_input_output", "sharegpt", "prompt_chosen_rejected", "rated"} <= {
+        r["name"] for r in recipes if r["configurable"]}
+    loaded = _run([str(bin_dir / "python"), "-c", "import datasets; print(datasets.load_dataset('builds/my_prefs')['train'].num_rows)"],
                   tmp_path, env)
-    assert loaded.stdout.strip().endswith("6")
+    assert loaded.stdout.strip().endswith("10")
+
+
+def test_a_user_catalog_mistake_is_one_plain_line(installed, tmp_path):
+    bin_dir, env = installed
+    doc = _user_data(tmp_path)
+    doc["datasets"]["my_rated"]["params"] = {"rule": "best_vs_wrost"}
+    (tmp_path / "tulu-data.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = subprocess.run([str(bin_dir / "tulu-data"), "build", "my_prefs"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "tulu-data.yaml: datasets.my_rated: param 'rule' must be one of" in result.stderr

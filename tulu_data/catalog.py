@@ -273,7 +273,12 @@ def parse_catalog(raw: Any, path: Path | None = None, mixtures: dict[str, Mixtur
 
     validate_dataset_steps(catalog)
 
+    from .recipe_params import check_params, declared
+
+    declarations = declared()
     for spec in datasets.values():
+        if spec.recipe in declarations:  # configurable recipes: their params are checked when the catalog loads
+            check_params(spec.name, declarations[spec.recipe], spec.params)
         try:
             get_recipe(spec.recipe)
         except KeyError as err:

@@ -225,20 +225,37 @@ def show_cmd(
 # ---- recipes ---------------------------------------------------------------------------------
 
 
+def _param_words(param: Any) -> str:
+    """A declared parameter in words: its meaning, then required / default / choices."""
+    extra = "required" if param.required else (f"default {param.default!r}" if param.default not in (None, {}) else "")
+    if param.choices:
+        extra = ", ".join(filter(None, [extra, "one of " + "|".join(param.choices)]))
+    return param.doc + (f" [{extra}]" if extra else "")
+
+
 def recipe_records(cat: Any) -> list[dict]:
-    """Every registered recipe: kind, version, rule, declared params and fields, and the datasets using it."""
+    """Every registered recipe: kind, version, rule, what it reads, its parameters, and the datasets using it.
+
+    Configurable recipes declare their parameters (`recipe_params`); for the others, the parameters are
+    those their catalog entries set.
+    """
+    from .recipe_params import declared
     from .registry import all_recipes
 
+    declarations = declared()
     records = []
     for rec in sorted(all_recipes().values(), key=lambda r: r.name):
         if rec.name.startswith("_"):
             continue  # test-only recipes
         used = [d.name for d in cat.datasets.values() if d.recipe == rec.name]
-        params_seen = sorted({k for d in cat.datasets.values() if d.recipe == rec.name for k in d.params})
+        decl = declarations.get(rec.name)
+        if decl is not None:
+            params = {p.name: _param_words(p) for p in decl.params}
+        else:
+            params = {k: "" for k in sorted({k for d in cat.datasets.values() if d.recipe == rec.name for k in d.params})}
         records.append({
             "name": rec.name, "kind": rec.kind, "version": rec.version, "rule": rec.doc,
-            "params": dict(rec.params) if rec.params else {p: "" for p in params_seen},
-            "fields": dict(rec.fields), "used_by": used,
+            "reads": decl.reads if decl else "", "params": params, "configurable": decl is not None, "used_by": used,
         })
     return records
 
@@ -252,14 +269,15 @@ def recipes_cmd(catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
         if as_json:
             _print_json(records)
             return
-        table = Table(title="recipes", title_justify="left", show_lines=True)
-        for col in ("recipe", "kind", "fields it reads", "params", "rule"):
-            table.add_column(col, overflow="fold")
-        for r in records:
-            fields = ", ".join(f"{k}: {v}" for k, v in r["fields"].items())
-            params = ", ".join(f"{k}" + (f" ({v})" if v else "") for k, v in r["params"].items())
-            rule = _first_sentence(r["rule"]) if console.width < WIDE else " ".join(r["rule"].split())
-            table.add_row(f"{r['name']} v{r['version']}", r["kind"], fields, params, rule)
-        console.print(table)
+        for group, title in ((True, "recipes for your own data (configured in YAML)"), (False, "Tulu recipes")):
+            table = Table(title=title, title_justify="left", show_lines=True)
+            for col in ("recipe", "kind", "reads", "params", "rule"):
+                table.add_column(col, overflow="fold")
+            for r in (r for r in records if r["configurable"] is group):
+                params = "; ".join(f"{k}" + (f": {v}" if v else "") for k, v in r["params"].items())
+                rule = _first_sentence(r["rule"]) if console.width < WIDE else " ".join(r["rule"].split())
+                table.add_row(f"{r['name']} v{r['version']}", r["kind"], r["reads"], params, rule)
+            console.print(table)
+        console.print("[dim]tulu-data recipes --json for everything; docs/writing-recipes.md for the details[/]")
 
     run_cli(go)

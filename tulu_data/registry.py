@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -23,33 +23,19 @@ class Recipe:
     kind: str  # preference | sft | prompts | custom: decides the output schema check
     fn: RecipeFn
     doc: str
-    params: Mapping[str, str] = field(default_factory=dict)  # param -> what it means (shown by `tulu-data recipes`)
-    fields: Mapping[str, str] = field(default_factory=dict)  # upstream field -> its type, in words
 
 
 _RECIPES: dict[str, Recipe] = {}
 _DISCOVERED = False
 
 
-def recipe(
-    name: str,
-    *,
-    version: str,
-    kind: str,
-    params: Mapping[str, str] | None = None,
-    fields: Mapping[str, str] | None = None,
-) -> Callable[[RecipeFn], RecipeFn]:
-    """Register a recipe. Bump `version` whenever the output for the same input could change.
-
-    `params` and `fields` (optional) say, in words, which catalog parameters it takes and which upstream
-    fields it reads; `tulu-data recipes` shows them.
-    """
+def recipe(name: str, *, version: str, kind: str) -> Callable[[RecipeFn], RecipeFn]:
+    """Register a recipe. Bump `version` whenever the output for the same input could change."""
 
     def register(fn: RecipeFn) -> RecipeFn:
         if name in _RECIPES and _RECIPES[name].fn is not fn:
             raise ValueError(f"recipe {name!r} registered twice")
-        doc = (fn.__doc__ or "").strip()
-        _RECIPES[name] = Recipe(name, version, kind, fn, doc, dict(params or {}), dict(fields or {}))
+        _RECIPES[name] = Recipe(name, version, kind, fn, (fn.__doc__ or "").strip())
         return fn
 
     return register
