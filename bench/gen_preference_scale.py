@@ -16,7 +16,7 @@ Row counts are the upstream ones where known (hh-rlhf, Nectar, HelpSteer) and ap
 PRM800K phase 2 ~97k); text lengths are typical values, not measured ones (medians in characters below).
 Texts are slices of a seeded word stream plus a row number, so every text is distinct (no dictionary
 encoding shortcut in parquet). Stack-exchange texts are drawn from a pool of 200,000 such slices per field
-(plus the row number), which makes its ~34 GB quick to write; its files are written by 2 processes. UltraFeedback comes from bench/gen_ultrafeedback.py (linked in if present).
+(plus the row number), which makes its ~34 GB quick to write; its files are written by 2 spawned processes. UltraFeedback comes from bench/gen_ultrafeedback.py (linked in if present).
 
     python bench/gen_preference_scale.py [--scale 0.1] [--only shp_2,stack_exchange_paired] [--out bench/data/pref]
     python bench/gen_preference_scale.py --scale-for stack_exchange_paired=0.1 ...   (a per-source scale)
@@ -183,7 +183,12 @@ def _se_file(job: tuple[Path, int, int, int, int]) -> int:
 
 
 def gen_stack_exchange(out: Path, scale: float, text: Text, rng: np.random.Generator, workers: int = 2) -> int:
-    """Files are written by `workers` processes; each file is seeded on its own, so the bytes do not depend on it."""
+    """Files are written by `workers` processes; each file is seeded on its own, so the bytes do not depend on it.
+
+    The workers are spawned, not forked: a fork copies polars' thread pool with its locks held (polars has
+    run in this process when another source was generated first, e.g. `--only shp_2,stack_exchange_paired`)
+    and the forked worker hangs on them.
+    """
     root = out / "stack_exchange_paired"
     shutil.rmtree(root, ignore_errors=True)
     seed = int(rng.integers(0, 2**31))
@@ -197,9 +202,10 @@ def gen_stack_exchange(out: Path, scale: float, text: Text, rng: np.random.Gener
             jobs.append((path, seed, file_no, row0, n))
             row0, file_no = row0 + n, file_no + 1
     if workers > 1 and len(jobs) > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             return sum(pool.map(_se_file, jobs))
     return sum(map(_se_file, jobs))
 

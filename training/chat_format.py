@@ -106,14 +106,9 @@ def render_with_spans(
     return text, [(start, min(end, len(text))) for start, end in spans]
 
 
-def render_tulu(
-    messages: Sequence[Message], eos_token: str, add_generation_prompt: bool = False, bos_token: str | None = None
-) -> str:
-    """Render a conversation in the Tulu format (the reference the template is tested against).
-
-    ``bos_token`` (the tokenizer's, if any) is written first, as the template does.
-    """
-    return (bos_token or "") + render_with_spans(messages, eos_token, add_generation_prompt)[0]
+def render_tulu(messages: Sequence[Message], eos_token: str, add_generation_prompt: bool = False) -> str:
+    """Render a conversation in the Tulu format, without BOS (the template writes ``bos_token`` first)."""
+    return render_with_spans(messages, eos_token, add_generation_prompt)[0]
 
 
 def _labels_from_offsets(
