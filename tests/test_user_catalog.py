@@ -179,3 +179,12 @@ def test_dpo_trains_on_a_user_mixture_named_in_tulu_data_yaml(tmp_path, monkeypa
     ])  # fmt: skip
     assert run.tokenized is not None and run.tokenized.stats["rows"] == 8  # 5 of mine + 3 of HelpSteer
     assert (tmp_path / "out" / "config.json").is_file()
+
+
+def test_every_recipe_says_what_it_reads(tmp_path, monkeypatch):
+    records = json.loads(run(["recipes", "--json"], tmp_path, monkeypatch).output)
+    assert records and all(r["reads"] for r in records), [r["name"] for r in records if not r["reads"]]
+    helpsteer = next(r for r in records if r["name"] == "helpsteer")
+    assert "helpfulness" in helpsteer["reads"] and helpsteer["used_by"] == ["helpsteer"]
+    rated = next(r for r in records if r["name"] == "rated")
+    assert rated["configurable"] and "required" in rated["params"]["rule"]

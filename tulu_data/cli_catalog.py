@@ -255,7 +255,7 @@ def recipe_records(cat: Any) -> list[dict]:
             params = {k: "" for k in sorted({k for d in cat.datasets.values() if d.recipe == rec.name for k in d.params})}
         records.append({
             "name": rec.name, "kind": rec.kind, "version": rec.version, "rule": rec.doc,
-            "reads": decl.reads if decl else "", "params": params, "configurable": decl is not None, "used_by": used,
+            "reads": decl.reads if decl else rec.reads, "params": params, "configurable": decl is not None, "used_by": used,
         })
     return records
 

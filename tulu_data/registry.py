@@ -23,19 +23,24 @@ class Recipe:
     kind: str  # preference | sft | prompts | custom: decides the output schema check
     fn: RecipeFn
     doc: str
+    reads: str = ""  # the upstream fields it reads, in words (shown by `tulu-data recipes`)
 
 
 _RECIPES: dict[str, Recipe] = {}
 _DISCOVERED = False
 
 
-def recipe(name: str, *, version: str, kind: str) -> Callable[[RecipeFn], RecipeFn]:
-    """Register a recipe. Bump `version` whenever the output for the same input could change."""
+def recipe(name: str, *, version: str, kind: str, reads: str = "") -> Callable[[RecipeFn], RecipeFn]:
+    """Register a recipe. Bump `version` whenever the output for the same input could change.
+
+    `reads` says in words which upstream fields it reads (configurable recipes declare theirs with
+    `recipe_params.declare` instead).
+    """
 
     def register(fn: RecipeFn) -> RecipeFn:
         if name in _RECIPES and _RECIPES[name].fn is not fn:
             raise ValueError(f"recipe {name!r} registered twice")
-        _RECIPES[name] = Recipe(name, version, kind, fn, (fn.__doc__ or "").strip())
+        _RECIPES[name] = Recipe(name, version, kind, fn, (fn.__doc__ or "").strip(), reads)
         return fn
 
     return register

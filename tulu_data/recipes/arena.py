@@ -40,7 +40,10 @@ def battle_pairs(ctx: RecipeContext, df: pl.DataFrame) -> dict[str, pl.DataFrame
     return finish_pairs(ctx, df)
 
 
-@recipe("chatbot_arena_conversations", version="2", kind="preference")
+@recipe(
+    "chatbot_arena_conversations", version="2", kind="preference",
+    reads="winner (text); conversation_a, conversation_b (lists of role/content messages)",
+)
 def chatbot_arena_conversations(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """lmsys/chatbot_arena_conversations: the winner's conversation is chosen, the other one rejected."""
     key = only_source(ctx)
@@ -90,7 +93,10 @@ def interleave_turns(df: pl.DataFrame, prompts: str, answers: str) -> pl.Series:
     return conv.sort("row")["conversation"].cast(ops.MESSAGES)
 
 
-@recipe("arena_human_preference", version="1", kind="preference")
+@recipe(
+    "arena_human_preference", version="1", kind="preference",
+    reads="prompt, response_a, response_b (JSON-encoded lists of turns, as text); winner_model_a, winner_model_b, winner_tie (numbers)",
+)
 def arena_human_preference(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """lmsys-arena-human-preference-55k: prompt and answers are JSON lists, one entry per turn; winner flags pick the side."""
     texts = ["prompt", "response_a", "response_b"]

@@ -85,7 +85,10 @@ def label(ctx: RecipeContext) -> pl.Expr:
 # recipes
 
 
-@recipe("orca_dpo_pairs", version="1", kind="preference")
+@recipe(
+    "orca_dpo_pairs", version="1", kind="preference",
+    reads="question, chosen, rejected (text)",
+)
 def orca_dpo_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Intel/orca_dpo_pairs: the question is the user turn, chosen/rejected the answers; the system prompt is dropped."""
     fields = {"question": pl.String, "chosen": pl.String, "rejected": pl.String}
@@ -98,7 +101,10 @@ def orca_dpo_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return finish_pairs(ctx, df)
 
 
-@recipe("message_list_pairs", version="1", kind="preference")
+@recipe(
+    "message_list_pairs", version="1", kind="preference",
+    reads="chosen, rejected (lists of role/content messages); params.score_columns (numbers)",
+)
 def message_list_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Chosen/rejected already as message lists (Capybara DPO, Argilla DPO mix): taken as they are.
 
@@ -118,7 +124,10 @@ def message_list_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return finish_pairs(ctx, df)
 
 
-@recipe("alpaca_farm_preference", version="1", kind="preference")
+@recipe(
+    "alpaca_farm_preference", version="1", kind="preference",
+    reads="instruction, input, output_1, output_2 (text); preference (a number: 1 or 2)",
+)
 def alpaca_farm_preference(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """AlpacaFarm pairwise preferences: `preference` 1 or 2 names the preferred output.
 

@@ -405,7 +405,10 @@ SHP_FIELDS: FieldTypes = {
 }
 
 
-@recipe("shp_pairs", version="1", kind="preference")
+@recipe(
+    "shp_pairs", version="1", kind="preference",
+    reads="history, human_ref_A, human_ref_B (text); labels (a number: 1 or 0); score_A, score_B (numbers), domain (text)",
+)
 def shp_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Post as the user turn; labels 1 means comment A is preferred, 0 comment B; no score-ratio filter."""
 
@@ -442,7 +445,10 @@ STACK_EXCHANGE_REQUIRED = ["question", "response_j", "response_k"]
 STACK_EXCHANGE_FIELDS: FieldTypes = {"question": pl.String, "response_j": pl.String, "response_k": pl.String, "qid": pl.Int64}
 
 
-@recipe("stack_exchange_pairs", version="1", kind="preference")
+@recipe(
+    "stack_exchange_pairs", version="1", kind="preference",
+    reads="question, response_j, response_k (text); qid (an integer)",
+)
 def stack_exchange_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Question as the user turn; chosen = response_j (the higher-scored answer), rejected = response_k."""
 

@@ -34,7 +34,10 @@ def blank(expr: pl.Expr) -> pl.Expr:
     return expr.fill_null("").str.strip_chars() == ""
 
 
-@recipe("helpsteer", version="1", kind="preference")
+@recipe(
+    "helpsteer", version="1", kind="preference",
+    reads="prompt, response (text); helpfulness, correctness, coherence, complexity (numbers)",
+)
 def helpsteer(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """HelpSteer: per prompt, the response with the best mean of four ratings against one rated strictly lower.
 
@@ -109,7 +112,10 @@ def require_struct_fields(ctx: RecipeContext, key: str, df: pl.DataFrame, column
         raise SourceFormatError(f"{source_files(ctx, key)}: missing field(s) {names} (found {dtype})")
 
 
-@recipe("prm800k_pairs", version="1", kind="preference")
+@recipe(
+    "prm800k_pairs", version="1", kind="preference",
+    reads="question {problem, ground_truth_solution (text), pre_generated_steps (list of text)}; label {finish_reason (text)}",
+)
 def prm800k_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """PRM800K phase 2: per problem, the ground-truth solution against one model solution labelled found_error.
 

@@ -140,7 +140,10 @@ def newline_rule(prompt: pl.Expr) -> pl.Expr:
     return pl.when(keep).then(prompt).otherwise(prompt + "\n")
 
 
-@recipe("tulu_v2_flan", version="1", kind="sft")
+@recipe(
+    "tulu_v2_flan", version="1", kind="sft",
+    reads="inputs, targets (text)",
+)
 def tulu_v2_flan(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """FLAN-style `inputs`/`targets` rows as one user and one assistant turn; the prompt gets "\\n"
     unless it ends in a newline or ':'. Param `samples`: per source key, a random row count (null: all).
@@ -252,7 +255,10 @@ def instruction_messages(df: pl.DataFrame) -> pl.Expr:
     return user_assistant(prompt, completion)
 
 
-@recipe("tulu_v2_instructions", version="1", kind="sft")
+@recipe(
+    "tulu_v2_instructions", version="1", kind="sft",
+    reads="instruction, input, output (text)",
+)
 def tulu_v2_instructions(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """`instruction`/`input`/`output` rows rendered with a weighted random prompt template; param `n`:
     a random sample of that many rows (null: all). Rows with a blank instruction or output are dropped."""
@@ -279,7 +285,10 @@ def tulu_v2_instructions(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
 # LIMA, WizardLM, OpenOrca, science, hard-coded
 
 
-@recipe("tulu_v2_lima", version="1", kind="sft")
+@recipe(
+    "tulu_v2_lima", version="1", kind="sft",
+    reads="conversations (a list of text, user first)",
+)
 def tulu_v2_lima(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """`conversations` (a list of strings, user first, alternating); an odd trailing turn is cut off."""
     key = next(iter(ctx.sources))
@@ -300,7 +309,10 @@ def tulu_v2_lima(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": finalize(ctx, df)}
 
 
-@recipe("tulu_v2_wizardlm", version="1", kind="sft")
+@recipe(
+    "tulu_v2_wizardlm", version="1", kind="sft",
+    reads="conversations (a list of {from, value} text)",
+)
 def tulu_v2_wizardlm(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """`{from, value}` conversations (human/gpt alternating); param `n`: a random sample of that many."""
     key = next(iter(ctx.sources))
@@ -315,7 +327,10 @@ def tulu_v2_wizardlm(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": finalize(ctx, df.with_columns(pl.lit(name).alias("dataset")))}
 
 
-@recipe("tulu_v2_open_orca", version="1", kind="sft")
+@recipe(
+    "tulu_v2_open_orca", version="1", kind="sft",
+    reads="id, system_prompt, question, response (text)",
+)
 def tulu_v2_open_orca(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """`system_prompt`/`question`/`response`; a system message only when the system prompt is not blank;
     param `n`: a keyed shuffle, then the first `n` rows."""
@@ -344,7 +359,10 @@ def tulu_v2_open_orca(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": finalize(ctx, df)}
 
 
-@recipe("tulu_v2_science", version="1", kind="sft")
+@recipe(
+    "tulu_v2_science", version="1", kind="sft",
+    reads="dataset, input, output (text)",
+)
 def tulu_v2_science(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Science task rows (`dataset` naming the task, `input`, `output`); labelled `science.<task>`."""
     key = next(iter(ctx.sources))
@@ -362,7 +380,10 @@ def tulu_v2_science(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": finalize(ctx, df)}
 
 
-@recipe("tulu_v2_hard_coded", version="1", kind="sft")
+@recipe(
+    "tulu_v2_hard_coded", version="1", kind="sft",
+    reads="Prompt, Output (text cells of an .xlsx sheet)",
+)
 def tulu_v2_hard_coded(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Hand-written identity prompts (`Prompt`, `Output`), each repeated `repeat` times with its own id."""
     key = next(iter(ctx.sources))

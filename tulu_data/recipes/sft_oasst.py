@@ -124,7 +124,10 @@ def best_path(root: dict) -> list[dict]:
     return path
 
 
-@recipe("tulu_v2_oasst", version="1", kind="sft")
+@recipe(
+    "tulu_v2_oasst", version="1", kind="sft",
+    reads="message trees: prompt {text, role (text), deleted (boolean), labels.quality.value (number), replies (list of messages)}",
+)
 def tulu_v2_oasst(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """OpenAssistant trees: one conversation per tree along the best-quality reply at every turn;
     deleted messages are skipped; prompter -> user."""

@@ -210,7 +210,10 @@ def plan_chunks(ctx: RecipeContext, messages: pl.Series, tokenizer: Tokenizer) -
     )
 
 
-@recipe("tulu_v2_sharegpt", version="2", kind="sft")
+@recipe(
+    "tulu_v2_sharegpt", version="2", kind="sft",
+    reads="id (text); conversations (a list of {from, value} text)",
+)
 def tulu_v2_sharegpt(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """ShareGPT conversations without system/bing turns, alternating human/gpt, split into chunks of whole
     turn pairs of at most `max_tokens` tokens (each turn: its tokens + `turn_overhead_tokens`)."""

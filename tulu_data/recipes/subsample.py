@@ -35,6 +35,7 @@ def subsample_rows(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {split: sample}
 
 
-recipe("subsample", version="1", kind="preference")(subsample_rows)
-recipe("subsample_sft", version="1", kind="sft")(subsample_rows)
-recipe("subsample_prompts", version="1", kind="prompts")(subsample_rows)
+READS = "the rows of another catalog dataset (params.of, its split params.split), not an upstream source"
+recipe("subsample", version="1", kind="preference", reads=READS)(subsample_rows)
+recipe("subsample_sft", version="1", kind="sft", reads=READS)(subsample_rows)
+recipe("subsample_prompts", version="1", kind="prompts", reads=READS)(subsample_rows)

@@ -124,7 +124,10 @@ def _label(ctx: RecipeContext) -> str:
 # HH-RLHF
 
 
-@recipe("hh_rlhf_pairs", version="2", kind="preference")
+@recipe(
+    "hh_rlhf_pairs", version="2", kind="preference",
+    reads="chosen, rejected (text transcripts in \\n\\nHuman: / \\n\\nAssistant: form)",
+)
 def hh_rlhf_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Parse chosen and rejected transcripts; shared turns are the prompt, the first differing turn each response.
 
@@ -181,7 +184,10 @@ def _check_answer_fields(ctx: RecipeContext, df: pl.DataFrame, source_key: str) 
         )
 
 
-@recipe("nectar_pairs", version="2", kind="preference")
+@recipe(
+    "nectar_pairs", version="2", kind="preference",
+    reads="prompt (a Human/Assistant transcript, text); answers (a list of {answer (text), rank (number)})",
+)
 def nectar_pairs(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Prompt parsed into turns; chosen = the top-ranked answer; rejected = a keyed-random strictly lower-ranked one.
 

@@ -207,7 +207,10 @@ def overall_pairs(ctx: RecipeContext, prompts: pl.DataFrame) -> pl.DataFrame:
 # recipes
 
 
-@recipe("ultrafeedback_mean_aspects", version="1", kind="preference")
+@recipe(
+    "ultrafeedback_mean_aspects", version="1", kind="preference",
+    reads="source, instruction (text); completions (a list of {model, response (text), overall_score, fine-grained_score (numbers), annotations.<aspect>.Rating (text)}); TruthfulQA question (text)",
+)
 def ultrafeedback_mean_aspects(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Mean-of-aspects binarization (optionally one upstream source, param `source`).
 
@@ -223,7 +226,10 @@ def ultrafeedback_mean_aspects(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": preference_rows(ctx, prompts, mean_aspect_pairs(ctx, prompts))}
 
 
-@recipe("ultrafeedback_aspect", version="1", kind="preference")
+@recipe(
+    "ultrafeedback_aspect", version="1", kind="preference",
+    reads="as ultrafeedback_mean_aspects",
+)
 def ultrafeedback_aspect(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """Binarized on one aspect rating (param `aspect`): rejected strictly lower, ties dropped, "N/A" unusable."""
     aspect = ctx.param("aspect")
@@ -236,7 +242,10 @@ def ultrafeedback_aspect(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": preference_rows(ctx, prompts, pairs)}
 
 
-@recipe("ultrafeedback_overall", version="2", kind="preference")
+@recipe(
+    "ultrafeedback_overall", version="2", kind="preference",
+    reads="as ultrafeedback_mean_aspects",
+)
 def ultrafeedback_overall(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """The H4 rule on the prompts of the mean-of-aspects set (param `within`, a dataset in depends_on).
 
@@ -261,7 +270,10 @@ def ultrafeedback_overall(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     return {"train": preference_rows(ctx, prompts, overall_pairs(ctx, prompts))}
 
 
-@recipe("ultrafeedback_binarized_cleaned", version="2", kind="preference")
+@recipe(
+    "ultrafeedback_binarized_cleaned", version="2", kind="preference",
+    reads="as ultrafeedback_mean_aspects",
+)
 def ultrafeedback_binarized_cleaned(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """H4-style splits from raw UltraFeedback: TruthfulQA removed, defect rule of version 2, seeded test hold-out.
 
@@ -302,7 +314,10 @@ def held_out_rows(n: int, test_size: int) -> int:
     return min(test_size, max(2, n // 10))
 
 
-@recipe("ultrafeedback_prompts", version="1", kind="prompts")
+@recipe(
+    "ultrafeedback_prompts", version="1", kind="prompts",
+    reads="source, instruction (text) of UltraFeedback; TruthfulQA question (text)",
+)
 def ultrafeedback_prompts(ctx: RecipeContext) -> dict[str, pl.DataFrame]:
     """One user turn per distinct UltraFeedback prompt (stripped), TruthfulQA removed; `source` is upstream's.
 
