@@ -69,7 +69,7 @@ def child_read(kind: str, target: str, mirror: Path) -> dict:
     import polars as pl
 
     from tulu_data.catalog import load_catalog
-    from tulu_data.recipes import pairs_large
+    from tulu_data.recipes import pairs_large, pairs_large_rows
     from tulu_data.sources import resolve_source
     from tulu_data.typed import ReadReport
 
@@ -79,9 +79,9 @@ def child_read(kind: str, target: str, mirror: Path) -> dict:
     want = math.ceil(CAP * 1.03)
     started = time.perf_counter()
     if kind == "engine":
-        files = pairs_large.scan_rows(source, required, fields, ReadReport())
-        file_idx, row_idx = pairs_large.keyed_order(files, 42, want)
-        frames = list(pairs_large.iter_drawn_rows(files, file_idx, row_idx, np.arange(len(file_idx)), fields))
+        files = pairs_large_rows.scan_rows(source, required, fields, ReadReport())
+        file_idx, row_idx = pairs_large_rows.keyed_order(files, 42, want)
+        frames = list(pairs_large_rows.iter_drawn_rows(files, file_idx, row_idx, np.arange(len(file_idx)), fields))
         rows_in, rows = sum(f.count for f in files), sum(f.height for f in frames)
     else:
         if target == "shp_2":

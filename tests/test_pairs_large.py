@@ -20,7 +20,7 @@ from tulu_data import ops
 from tulu_data.build import Builder
 from tulu_data.catalog import load_catalog
 from tulu_data.errors import SourceFormatError
-from tulu_data.recipes import pairs_large
+from tulu_data.recipes import pairs_large_rows
 from tulu_data.sources import SAMPLES_DIR
 from tulu_data.typed import ReadReport
 
@@ -181,7 +181,7 @@ def test_output_does_not_depend_on_the_number_of_reader_threads(tmp_path, monkey
     for name in ("stack_exchange_paired", "shp_2"):
         default = build(name, tmp_path / "default", catalog=catalog)
         with monkeypatch.context() as patch:
-            patch.setattr(pairs_large, "WORKERS", workers)
+            patch.setattr(pairs_large_rows, "WORKERS", workers)
             other = build(name, tmp_path / f"workers-{workers}", catalog=catalog)
         assert parquet_bytes(other) == parquet_bytes(default)
 
@@ -213,7 +213,7 @@ def test_uncapped_output_does_not_depend_on_row_order(tmp_path):
 
 @pytest.mark.parametrize("block", [7, 64, 1 << 20])
 def test_jsonl_rows_are_gathered_across_blocks(tmp_path, monkeypatch, block):
-    monkeypatch.setattr(pairs_large, "BLOCK_BYTES", block)
+    monkeypatch.setattr(pairs_large_rows, "BLOCK_BYTES", block)
     records = [{"i": i, "text": "x" * (i * 13 % 50) + "é"} for i in range(40)]
     lines = [json.dumps(r, ensure_ascii=False) for r in records]
     lines.insert(5, "")
@@ -222,11 +222,11 @@ def test_jsonl_rows_are_gathered_across_blocks(tmp_path, monkeypatch, block):
         path = tmp_path / name
         raw = data.encode()
         path.write_bytes(gzip.compress(raw, mtime=0) if name.endswith(".gz") else raw)
-        starts, ends = pairs_large.jsonl_row_spans(path)
+        starts, ends = pairs_large_rows.jsonl_row_spans(path)
         assert len(starts) == len(records)
-        file = pairs_large.FileRows(path, name, "jsonl", len(starts), starts, ends)
+        file = pairs_large_rows.FileRows(path, name, "jsonl", len(starts), starts, ends)
         wanted = np.array(sorted(random.Random(block).sample(range(40), 15)), dtype=np.int64)
-        got, kept = pairs_large._jsonl_rows(file, wanted, {"i": pl.Int64, "text": pl.String}, ReadReport())
+        got, kept = pairs_large_rows._jsonl_rows(file, wanted, {"i": pl.Int64, "text": pl.String}, ReadReport())
         assert got.to_dicts() == [records[i] for i in wanted] and kept.all()
 
 
@@ -234,9 +234,9 @@ def test_parquet_rows_read_only_the_drawn_rows(tmp_path):
     df = pl.DataFrame({"a": list(range(100)), "b": [f"t{i}" for i in range(100)]})
     path = tmp_path / "x.parquet"
     df.write_parquet(path, row_group_size=7)
-    file = pairs_large.FileRows(path, "x.parquet", "parquet", 100)
+    file = pairs_large_rows.FileRows(path, "x.parquet", "parquet", 100)
     rows = np.array([0, 6, 7, 50, 99], dtype=np.int64)
-    assert pairs_large._parquet_table(file, rows, ["b", "missing"]).to_pylist() == [{"b": f"t{i}"} for i in rows]
+    assert pairs_large_rows._parquet_table(file, rows, ["b", "missing"]).to_pylist() == [{"b": f"t{i}"} for i in rows]
 
 
 def test_drawn_rows_with_a_wrong_typed_field_are_counted_and_their_ranks_follow(tmp_path):
@@ -245,10 +245,10 @@ def test_drawn_rows_with_a_wrong_typed_field_are_counted_and_their_ranks_follow(
     records[7]["text"] = "NUL\u0000inside"
     path = tmp_path / "x.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    starts, ends = pairs_large.jsonl_row_spans(path)
-    file = pairs_large.FileRows(path, "x.jsonl", "jsonl", len(starts), starts, ends)
+    starts, ends = pairs_large_rows.jsonl_row_spans(path)
+    file = pairs_large_rows.FileRows(path, "x.jsonl", "jsonl", len(starts), starts, ends)
     rows = np.array([1, 4, 7, 9], dtype=np.int64)
-    df, report = pairs_large._drawn_rows_of(file, rows, np.array([10, 11, 12, 13]), {"i": pl.Int64, "text": pl.String})
+    df, report = pairs_large_rows._drawn_rows_of(file, rows, np.array([10, 11, 12, 13]), {"i": pl.Int64, "text": pl.String})
     assert df.to_dicts() == [{"i": 1, "text": "t1", "__rank": 10}, {"i": 9, "text": "t9", "__rank": 13}]
     assert report.drops == {"text: a list where text is expected": 1, "text: NUL character in text": 1}
     assert report.examples["text: a list where text is expected"][0]["line"] == 5
