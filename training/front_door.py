@@ -2,7 +2,7 @@
 
 ``--help`` is answered before trl, transformers and torch are imported (they take seconds): the Tulu
 flags, their defaults and help are read from the config classes' source (``config.py``,
-``ppo.py``) with ``ast``, so they cannot drift from what the parser uses. ``--help-all`` prints the
+``ppo_config.py``) with ``ast``, so they cannot drift from what the parser uses. ``--help-all`` prints the
 full parser help (every trl and transformers flag).
 
 A mistake (a missing or wrong flag, a mix of the wrong kind, a model path that is not there, no rows
@@ -44,7 +44,7 @@ ENTRY_POINTS = {
     "sft": EntryPoint("config.py", ("TuluArguments", "TuluSFTConfig"), "trl's SFTConfig"),
     "dpo": EntryPoint("config.py", ("TuluArguments", "TuluDPOConfig"), "trl's DPOConfig"),
     "rm": EntryPoint("config.py", ("TuluArguments", "TuluRewardConfig"), "trl's RewardConfig"),
-    "ppo": EntryPoint("ppo.py", ("PPOConfig",)),
+    "ppo": EntryPoint("ppo_config.py", ("PPOConfig",)),
 }
 
 

@@ -24,7 +24,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +32,21 @@ import torch
 from accelerate import Accelerator, DistributedType
 from datasets import Dataset
 from torch import nn
-from transformers import AutoTokenizer, HfArgumentParser, PreTrainedModel, get_scheduler, set_seed
+from transformers import HfArgumentParser, PreTrainedModel, get_scheduler, set_seed
 
-from .chat_format import encode_prompts, prompt_messages, set_tulu_template
-from .common import end_distributed, load_training_rows, setup_logging, tokenizer_for
-from .config import accumulation_steps, world_size
+from .common import end_distributed, load_training_rows, setup_logging
 from .front_door import TrainingInputError
-from .modeling import is_tiny, load_causal_lm, load_reward_model
+from .modeling import load_causal_lm, load_reward_model
 from .ppo_batches import PromptOrder
 from .ppo_checkpoint import load_training_state, save_models, save_training_state, write_rollout
+from .ppo_config import PPOConfig
 from .ppo_math import compute_rewards_with_kl, gae, policy_loss, value_loss, whiten
+from .ppo_prompts import (  # noqa: F401  (tokenize_prompts re-exported)
+    check_same_vocabulary,
+    load_policy_tokenizer,
+    tokenize_prompts,
+)
 from .ppo_sharding import (
-    SHARDINGS,
     device_mesh,
     is_distributed,
     shard_frozen,
@@ -66,169 +69,6 @@ from .rollout import (  # noqa: F401  (re-exported: the rollout helpers' histori
 from .sampling import row_keys
 
 logger = logging.getLogger("training.ppo")
-ENGINES = ("native", "verl")
-
-
-@dataclass
-class PPOConfig:
-    """PPO settings; defaults follow the Tulu 2.5 recipe where it states them."""
-
-    mix: str | None = field(
-        default=None,
-        metadata={
-            "help": "Required. Prompts: ultrafeedback_prompts, any prompt dataset, or preference/SFT data "
-            "(their prompt turns). A catalog name, a local folder or a Hub dataset id."
-        },
-    )
-    sources: str = field(
-        default="hub",
-        metadata={
-            "help": "Where tulu_data reads upstream data: 'hub', a mirror folder, or 'samples' (smoke runs)."
-        },
-    )
-    builds_dir: str = field(default="builds", metadata={"help": "Folder where tulu_data writes builds."})
-    split: str = field(default="train", metadata={"help": "Split to take prompts from."})
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Use a seeded random sample of at most this many prompts."}
-    )
-    model: str | None = field(
-        default=None,
-        metadata={"help": "Required. The policy's starting point: an SFT checkpoint, or 'tiny'."},
-    )
-    reward_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "Required. A reward model checkpoint (e.g. from training.rm), frozen; or 'tiny' (random, "
-            "smoke runs only)."
-        },
-    )
-    value_model: str | None = field(
-        default=None, metadata={"help": "Value model checkpoint (default: initialised from --reward_model)."}
-    )
-    ref_model: str | None = field(
-        default=None, metadata={"help": "Reference policy (default: --model), frozen."}
-    )
-    output_dir: str | None = field(
-        default=None, metadata={"help": "Where the policy is saved (default runs/ppo-MIX)."}
-    )
-    seed: int = field(default=42, metadata={"help": "Random seed (sampling, shuffling, tiny models)."})
-    learning_rate: float = field(default=1e-6, metadata={"help": "Learning rate (Tulu 2.5: 1e-6)."})
-    lr_scheduler_type: str = field(
-        default="linear", metadata={"help": "Schedule, no warmup (the recipe does not say; our choice)."}
-    )
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
-    kl_coef: float = field(
-        default=0.05,
-        metadata={"help": "Per-token KL penalty coefficient (Tulu 2.5: 0.05; 0.0325 with larger RMs)."},
-    )
-    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature (Tulu 2.5: 0.7)."})
-    gamma: float = field(default=1.0, metadata={"help": "GAE discount (Tulu 2.5: 1.0)."})
-    lam: float = field(default=0.95, metadata={"help": "GAE lambda (Tulu 2.5: 0.95)."})
-    cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip (Tulu 2.5: 0.2)."})
-    cliprange_value: float = field(default=0.2, metadata={"help": "Value clip (Tulu 2.5: 0.2)."})
-    vf_coef: float = field(default=0.1, metadata={"help": "Value loss coefficient (Tulu 2.5: 0.1)."})
-    whiten_advantages: bool = field(default=True, metadata={"help": "Whiten advantages (rewards are not)."})
-    max_response_length: int = field(
-        default=1024, metadata={"help": "Max new tokens per response (Tulu 2.5: 1024)."}
-    )
-    max_prompt_length: int = field(default=1024, metadata={"help": "Prompts longer than this are dropped."})
-    missing_eos_penalty: float = field(
-        default=10.0, metadata={"help": "Subtracted from the score of a response that does not end in eos."}
-    )
-    num_ppo_epochs: int = field(default=1, metadata={"help": "PPO epochs per rollout batch (Tulu 2.5: 1)."})
-    rollout_batch_size: int = field(
-        default=64,
-        metadata={"help": "Prompts per PPO step over all processes, one rollout each (our choice)."},
-    )
-    num_mini_batches: int = field(
-        default=1, metadata={"help": "Optimizer steps per rollout batch and epoch."}
-    )
-    per_device_train_batch_size: int = field(
-        default=8, metadata={"help": "Micro-batch for the update's forward/backward (gradients accumulate)."}
-    )
-    rollout_forward_batch_size: int | None = field(
-        default=None,
-        metadata={
-            "help": "Rows per scoring forward of a rollout (policy, value, reference, reward); 0: the whole "
-            "per-device rollout batch at once. Default: --per_device_train_batch_size."
-        },
-    )
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the prompts."})
-    max_steps: int = field(default=-1, metadata={"help": "PPO steps; overrides num_train_epochs if > 0."})
-    logging_steps: int = field(default=1, metadata={"help": "Log every this many PPO steps."})
-    save_steps: int = field(
-        default=0, metadata={"help": "Also save the policy every this many steps (0: only at the end)."}
-    )
-    bf16: bool | None = field(
-        default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."}
-    )
-    use_cpu: bool | None = field(
-        default=None,
-        metadata={"help": "Run on CPU (default: only when no GPU or other accelerator is present)."},
-    )
-    activation_checkpointing: bool = field(
-        default=False, metadata={"help": "Recompute activations in the update."}
-    )
-    sharding: str = field(
-        default="ddp",
-        metadata={
-            "help": "How the processes hold the four models: 'ddp' (each a whole copy) or 'fsdp' (FSDP2 "
-            "shards, gathered per layer; README, 'PPO at scale')."
-        },
-    )
-    offload_frozen: bool = field(
-        default=False,
-        metadata={
-            "help": "With --sharding fsdp: keep the reference and reward models' shards in CPU memory."
-        },
-    )
-    resume_from_checkpoint: str | None = field(
-        default=None,
-        metadata={"help": "A checkpoint folder of this run (OUTPUT_DIR/checkpoint-N) to carry on from."},
-    )
-    save_rollouts: bool = field(
-        default=False,
-        metadata={
-            "help": "Write each step's per-row rollout (values, advantages...) to OUTPUT_DIR/rollouts/."
-        },
-    )
-    engine: str = field(
-        default="native",
-        metadata={
-            "help": "'native' (this loop) or 'verl': with --export, write a verl run instead of training."
-        },
-    )
-    export: str | None = field(
-        default=None,
-        metadata={
-            "help": "With --engine verl: the folder to write the prompts, the config and the launch command to."
-        },
-    )
-
-    def __post_init__(self) -> None:
-        for required in ("mix", "model", "reward_model"):
-            if not getattr(self, required):
-                raise ValueError(f"--{required} is required")
-        if self.sharding not in SHARDINGS:
-            raise ValueError(f"--sharding {self.sharding}: choose one of {', '.join(SHARDINGS)}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"--engine {self.engine}: choose one of {', '.join(ENGINES)}")
-        if (self.engine == "verl") != (self.export is not None):
-            raise ValueError(
-                "--engine verl and --export DIR go together (verl runs are exported, not trained here)"
-            )
-        if self.output_dir is None:
-            self.output_dir = str(Path("runs") / f"ppo-{Path(self.mix).name}")
-        if self.use_cpu is None:
-            self.use_cpu = not torch.accelerator.is_available()
-        if self.bf16 is None:
-            self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.use_cpu
-        if self.rollout_forward_batch_size is None:
-            self.rollout_forward_batch_size = self.per_device_train_batch_size
-        self.per_device_rollout_batch_size = accumulation_steps(self.rollout_batch_size, 1, world_size())
-        if self.per_device_rollout_batch_size % self.num_mini_batches:
-            raise ValueError("the per-device rollout batch must split evenly into --num_mini_batches")
 
 
 class PolicyAndValue(nn.Module):
@@ -560,44 +400,6 @@ class PPORun:
     trainer: PPOTrainer
     history: list[dict[str, float]]
     prompt_stats: dict[str, int]
-
-
-def tokenize_prompts(rows: Dataset, tokenizer: Any, max_prompt_length: int) -> tuple[Dataset, dict[str, int]]:
-    """Render each row's prompt turns with the Tulu generation prompt and tokenize; drop long or empty ones."""
-
-    def encode(batch: dict[str, list]) -> dict[str, list]:
-        columns = list(batch)
-        prompts = [
-            prompt_messages({column: batch[column][index] for column in columns})
-            for index in range(len(batch[columns[0]]))
-        ]
-        return {"prompt_ids": encode_prompts(tokenizer, prompts)}
-
-    encoded = rows.map(encode, batched=True, remove_columns=rows.column_names, desc="Tokenizing prompts")
-    kept = encoded.filter(lambda ids: 0 < len(ids) <= max_prompt_length, input_columns="prompt_ids")
-    return kept, {"rows": len(rows), "dropped_empty_or_too_long": len(encoded) - len(kept), "kept": len(kept)}
-
-
-def load_policy_tokenizer(config: PPOConfig, rows: Dataset) -> Any:
-    """The policy's tokenizer; a tiny policy shares the reward model's tokenizer so their ids agree."""
-    if is_tiny(config.model) and not is_tiny(config.reward_model):
-        return set_tulu_template(AutoTokenizer.from_pretrained(config.reward_model))
-    return tokenizer_for(config.model, rows)
-
-
-def check_same_vocabulary(tokenizer: Any, checkpoint: str, role: str) -> None:
-    """The reward and value models read the policy's token ids, so their tokenizer must be the same."""
-    if is_tiny(checkpoint):
-        return
-    try:
-        other = AutoTokenizer.from_pretrained(checkpoint)
-    except (OSError, ValueError):
-        logger.warning("%s %s has no tokenizer; assuming it shares the policy's vocabulary", role, checkpoint)
-        return
-    if other.get_vocab() != tokenizer.get_vocab():
-        raise ValueError(
-            f"{role} {checkpoint} uses a different vocabulary from the policy; PPO needs the same one"
-        )
 
 
 def export_engine_run(config: PPOConfig) -> Path:
