@@ -56,11 +56,12 @@ def ppo_flags(setup: dict[str, Path], output_dir: Path, *extra: str) -> list[str
     ]  # fmt: skip
 
 
-def run_torchrun(flags: list[str], cache: Path) -> None:
-    """``torchrun --standalone`` with 2 CPU processes (gloo), fault handlers on; fails the test on error."""
+def run_launched(flags: list[str], cache: Path, processes: int = 2) -> None:
+    """``torchrun --standalone`` with ``processes`` CPU processes (gloo), or plain ``python -m`` for one,
+    fault handlers on; fails the test on error."""
     env = {**os.environ, "TULU_DATA_CACHE": str(cache), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "training.ppo", *flags]  # fmt: skip
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+    command = [sys.executable, *(launcher if processes > 1 else []), "-m", "training.ppo", *flags]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -128,7 +129,7 @@ def single(setup: dict[str, Path]) -> Path:
 def fsdp(setup: dict[str, Path]) -> Path:
     """FSDP2 on 2 processes, saving a checkpoint after step 2."""
     out = setup["root"] / "fsdp"
-    run_torchrun(ppo_flags(setup, out, "--sharding", "fsdp", "--save_steps", "2"), setup["root"] / "cache")
+    run_launched(ppo_flags(setup, out, "--sharding", "fsdp", "--save_steps", "2"), setup["root"] / "cache")
     return out
 
 
@@ -155,7 +156,7 @@ def test_fsdp_matches_one_process(single: Path, fsdp: Path) -> None:
 @pytest.mark.slow
 def test_ddp_matches_one_process(setup: dict[str, Path], single: Path) -> None:
     out = setup["root"] / "ddp"
-    run_torchrun(ppo_flags(setup, out, "--sharding", "ddp"), setup["root"] / "cache")
+    run_launched(ppo_flags(setup, out, "--sharding", "ddp"), setup["root"] / "cache")
     assert_same_rollouts(rollouts(single), rollouts(out), set(range(1, STEPS + 1)))
     assert_same_losses(log(single), log(out))
     assert_same_weights(single, out)
@@ -173,7 +174,7 @@ def test_fsdp_checkpoint_loads_and_resumes(setup: dict[str, Path], single: Path,
     out = setup["root"] / "resumed"
     flags = ppo_flags(setup, out, "--sharding", "fsdp", "--offload_frozen", "true",
                       "--resume_from_checkpoint", str(checkpoint))  # fmt: skip
-    run_torchrun(flags, setup["root"] / "cache")
+    run_launched(flags, setup["root"] / "cache")
     assert [entry["step"] for entry in log(out)] == [3]
     assert_same_rollouts(rollouts(single), rollouts(out), {3})
     assert_same_losses(log(single)[2:], log(out))
@@ -184,6 +185,18 @@ def test_micro_batching_changes_nothing(setup: dict[str, Path], single: Path) ->
     out = setup["root"] / "whole_batches"
     run_in_process(
         ppo_flags(setup, out, "--per_device_train_batch_size", "8", "--rollout_forward_batch_size", "0")
+    )
+    assert_same_rollouts(rollouts(single), rollouts(out), set(range(1, STEPS + 1)))
+    assert_same_losses(log(single), log(out))
+    assert_same_weights(single, out)
+
+
+@pytest.mark.slow
+def test_fsdp_on_one_process_with_the_frozen_models_offloaded(setup: dict[str, Path], single: Path) -> None:
+    """``--sharding fsdp`` without a launcher makes a group of one; the frozen shards live in CPU memory."""
+    out = setup["root"] / "fsdp_one_process"
+    run_launched(
+        ppo_flags(setup, out, "--sharding", "fsdp", "--offload_frozen", "true"), setup["root"] / "cache", 1
     )
     assert_same_rollouts(rollouts(single), rollouts(out), set(range(1, STEPS + 1)))
     assert_same_losses(log(single), log(out))

@@ -43,8 +43,10 @@ def device_mesh(device: torch.device) -> Any:
     """A one-dimensional mesh over all processes on ``device``'s type (cpu with gloo, cuda with nccl)."""
     from torch.distributed.device_mesh import init_device_mesh
 
-    world = dist.get_world_size() if dist.is_initialized() else 1
-    return init_device_mesh(device.type, (world,))
+    if not dist.is_initialized():  # one process, not started by a launcher: a group of one
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    return init_device_mesh(device.type, (dist.get_world_size(),))
 
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
