@@ -1,7 +1,7 @@
 """PPO past one process: FSDP2 and DDP on 2 CPU processes (torchrun, gloo) take the same rollouts, advantages,
 values and losses as one process on the same seed and data; checkpoints load with AutoModelForCausalLM and
-resume (here across layouts: saved by FSDP, resumed by FSDP with the frozen models offloaded); micro-batching
-changes nothing."""
+resume (saved by FSDP on 2 processes; resumed by FSDP with the frozen models offloaded, and by one process);
+micro-batching changes nothing."""
 
 from __future__ import annotations
 
@@ -175,10 +175,16 @@ def test_fsdp_checkpoint_loads_and_resumes(setup: dict[str, Path], single: Path,
     flags = ppo_flags(setup, out, "--sharding", "fsdp", "--offload_frozen", "true",
                       "--resume_from_checkpoint", str(checkpoint))  # fmt: skip
     run_launched(flags, setup["root"] / "cache")
-    assert [entry["step"] for entry in log(out)] == [3]
-    assert_same_rollouts(rollouts(single), rollouts(out), {3})
-    assert_same_losses(log(single)[2:], log(out))
-    assert_same_weights(single, out)
+    # and across layouts: the FSDP checkpoint resumed by one process holding whole models
+    across = setup["root"] / "resumed_on_one_process"
+    run_launched(
+        ppo_flags(setup, across, "--resume_from_checkpoint", str(checkpoint)), setup["root"] / "cache", 1
+    )
+    for resumed in (out, across):
+        assert [entry["step"] for entry in log(resumed)] == [3]
+        assert_same_rollouts(rollouts(single), rollouts(resumed), {3})
+        assert_same_losses(log(single)[2:], log(resumed))
+        assert_same_weights(single, resumed)
 
 
 def test_micro_batching_changes_nothing(setup: dict[str, Path], single: Path) -> None:
