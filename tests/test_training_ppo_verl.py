@@ -198,3 +198,15 @@ def test_verl_reads_the_export_with_its_own_classes(exported: dict, tmp_path_fac
     assert found["dataset_length"] == len(table) == len(exported["prompt_ids"])
     assert found["raw_prompts"] == [[dict(m) for m in prompt] for prompt in table["prompt"]]
     assert found["prompt_ids"] == exported["prompt_ids"]  # verl renders each prompt to our token ids
+
+
+def test_the_package_never_imports_the_engine() -> None:
+    code = (
+        "import sys, training.ppo, training.engines.verl; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'verl', 'hydra', 'ray', 'vllm'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

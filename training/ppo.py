@@ -11,7 +11,11 @@ from the value model (initialised from the reward model unless ``--value_model``
 one PPO epoch of clipped policy and value losses (clip 0.2 each, value coefficient 0.1).
 
 Prompts come from a prompt dataset (``prompt`` column, as in ``ultrafeedback_prompts``), or from the
-prompt turns of preference or SFT rows. The math lives in ``training.ppo_math``.
+prompt turns of preference or SFT rows. The math lives in ``training.ppo_math``; the settings in
+``training.ppo_config``. Past one process: ``--sharding ddp|fsdp`` (``training.ppo_sharding``), the same
+rollouts on any number of processes (``training.sampling``, ``training.ppo_batches``), checkpoints that
+resume (``training.ppo_checkpoint``); ``--engine verl --export DIR`` writes a verl run instead
+(``training.engines.verl``).
 """
 
 from __future__ import annotations
