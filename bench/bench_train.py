@@ -205,19 +205,28 @@ def run_trl(task: str, paths: dict[str, Path], args: argparse.Namespace) -> Any:
     return trainer
 
 
-def run_ppo(paths: dict[str, Path], args: argparse.Namespace, bf16: bool) -> Any:
+def run_ppo(paths: dict[str, Path], args: argparse.Namespace, bf16: bool, *sharding: str) -> Any:
+    """``sharding``: extra flags, e.g. ``--sharding fsdp`` (on one GPU: a process group of one, taken down
+    after the run)."""
+    import torch.distributed as dist
+
     from training import ppo
 
-    return ppo.main(
-        [
-            "--mix", str(paths["prompts"]), "--model", str(paths["model"]),
-            "--reward_model", str(paths["model"]), "--output_dir", str(args.out / "runs" / f"ppo-{bf16}"),
-            "--max_steps", str(args.steps), "--rollout_batch_size", str(args.batch),
-            "--per_device_train_batch_size", str(args.batch), "--max_response_length", str(args.response_length),
-            "--max_prompt_length", str(args.max_length // 2), "--learning_rate", "1e-6",
-            "--bf16", str(bf16).lower(), "--seed", "0",
-        ]
-    )  # fmt: skip
+    name = f"ppo-{bf16}-{'-'.join(s.strip('-') for s in sharding) or 'ddp'}"
+    try:
+        return ppo.main(
+            [
+                "--mix", str(paths["prompts"]), "--model", str(paths["model"]),
+                "--reward_model", str(paths["model"]), "--output_dir", str(args.out / "runs" / name),
+                "--max_steps", str(args.steps), "--rollout_batch_size", str(args.batch),
+                "--per_device_train_batch_size", str(args.batch), "--max_response_length", str(args.response_length),
+                "--max_prompt_length", str(args.max_length // 2), "--learning_rate", "1e-6",
+                "--bf16", str(bf16).lower(), "--seed", "0", *sharding,
+            ]
+        )  # fmt: skip
+    finally:
+        if sharding and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def ppo_figures(history: list[dict[str, float]]) -> dict[str, float]:
@@ -362,6 +371,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ]
     if torch.cuda.is_available():
         plan.append(("ours PPO, all fp32 (--bf16 false)", "ppo", lambda: run_ppo(paths, args, bf16=False)))
+        fsdp = ("--sharding", "fsdp")
+        plan.append(("ours PPO, --sharding fsdp", "ppo", lambda: run_ppo(paths, args, True, *fsdp)))
+        offload = (*fsdp, "--offload_frozen", "true")
+        plan.append(("ours PPO, fsdp, frozen offloaded", "ppo", lambda: run_ppo(paths, args, True, *offload)))
     results = [run_one(name, task, work, params, args) for name, task, work in plan]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (no GPU)"
     device += f", load average {os.getloadavg()[0]:.1f}"

@@ -13,7 +13,7 @@ from transformers import HfArgumentParser
 from trl import TrlParser
 
 from training import config as config_module
-from training import ppo as ppo_module
+from training import ppo_config as ppo_config_module
 from training.config import TuluDPOConfig, TuluRewardConfig, TuluSFTConfig, accumulation_steps
 from training.ppo import PPOConfig
 from training.synthetic import write_prompts, write_sft
@@ -85,7 +85,7 @@ def test_effective_batch_size_sets_accumulation(monkeypatch: pytest.MonkeyPatch)
     # 8 processes, as accelerate launch would report; patched rather than set in WORLD_SIZE, which would make
     # TrainingArguments try to join a real 8-process group.
     monkeypatch.setattr(config_module, "world_size", lambda: 8)
-    monkeypatch.setattr(ppo_module, "world_size", lambda: 8)
+    monkeypatch.setattr(ppo_config_module, "world_size", lambda: 8)
     args = TuluSFTConfig(mix="m", model="tiny", per_device_train_batch_size=2)
     assert args.gradient_accumulation_steps == 8  # 2 x 8 x 8 = 128
     assert TuluDPOConfig(mix="m", model="tiny").gradient_accumulation_steps == 4  # 1 x 4 x 8 = 32

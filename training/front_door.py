@@ -2,7 +2,7 @@
 
 ``--help`` is answered before trl, transformers and torch are imported (they take seconds): the Tulu
 flags, their defaults and help are read from the config classes' source (``config.py``,
-``ppo.py``) with ``ast``, so they cannot drift from what the parser uses. ``--help-all`` prints the
+``ppo_config.py``) with ``ast``, so they cannot drift from what the parser uses. ``--help-all`` prints the
 full parser help (every trl and transformers flag).
 
 A mistake (a missing or wrong flag, a mix of the wrong kind, a model path that is not there, no rows
@@ -44,7 +44,7 @@ ENTRY_POINTS = {
     "sft": EntryPoint("config.py", ("TuluArguments", "TuluSFTConfig"), "trl's SFTConfig"),
     "dpo": EntryPoint("config.py", ("TuluArguments", "TuluDPOConfig"), "trl's DPOConfig"),
     "rm": EntryPoint("config.py", ("TuluArguments", "TuluRewardConfig"), "trl's RewardConfig"),
-    "ppo": EntryPoint("ppo.py", ("PPOConfig",)),
+    "ppo": EntryPoint("ppo_config.py", ("PPOConfig",)),
 }
 
 
@@ -65,15 +65,23 @@ class Flag:
 # ---- flags read from the source ---------------------------------------------------------------
 
 
-def _field_call(value: ast.expr, helpers: dict[str, ast.FunctionDef]) -> ast.Call | None:
-    """The ``field(...)`` call behind a class attribute (directly, or returned by a helper function)."""
+def _field_call(
+    value: ast.expr, helpers: dict[str, ast.FunctionDef]
+) -> tuple[ast.Call, dict[str, Any]] | None:
+    """The ``field(...)`` call behind a class attribute (directly, or returned by a helper function), and
+    the helper's literal arguments by parameter name (for an f-string help)."""
     if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Name):
         return None
     if value.func.id == "field":
-        return value
+        return value, {}
     helper = helpers.get(value.func.id)
     returns = [n.value for n in ast.walk(helper) if isinstance(n, ast.Return)] if helper else []
-    return returns[0] if returns and isinstance(returns[0], ast.Call) else None
+    if not returns or not isinstance(returns[0], ast.Call):
+        return None
+    names = [a.arg for a in helper.args.args]
+    bound = {name: _literal(arg) for name, arg in zip(names, value.args, strict=False)}
+    bound.update({k.arg: _literal(k.value) for k in value.keywords if k.arg})
+    return returns[0], bound
 
 
 def _literal(node: ast.expr | None, fallback: Any = None) -> Any:
@@ -83,13 +91,34 @@ def _literal(node: ast.expr | None, fallback: Any = None) -> Any:
         return fallback
 
 
+def _text(node: ast.expr | None, bound: dict[str, Any]) -> str:
+    """A help string: a literal, or an f-string over the helper's arguments."""
+    if isinstance(node, ast.JoinedStr):
+        parts = [
+            str(part.value) if isinstance(part, ast.Constant) else str(bound.get(ast.unparse(part.value), ""))
+            for part in node.values
+        ]
+        return "".join(parts)
+    return str(_literal(node, ""))
+
+
+def _help(metadata: ast.expr | None, bound: dict[str, Any]) -> str:
+    if not isinstance(metadata, ast.Dict):
+        return ""
+    for key, value in zip(metadata.keys, metadata.values, strict=True):
+        if isinstance(key, ast.Constant) and key.value == "help":
+            return _text(value, bound)
+    return ""
+
+
 def _flag(stmt: ast.AnnAssign, helpers: dict[str, ast.FunctionDef]) -> Flag | None:
-    call = _field_call(stmt.value, helpers) if stmt.value is not None else None
-    if call is None or not isinstance(stmt.target, ast.Name):
+    found = _field_call(stmt.value, helpers) if stmt.value is not None else None
+    if found is None or not isinstance(stmt.target, ast.Name):
         return None
+    call, bound = found
     keywords = {k.arg: k.value for k in call.keywords}
-    metadata = _literal(keywords.get("metadata"), {}) or {}
-    return Flag(stmt.target.id, ast.unparse(stmt.annotation), _literal(keywords.get("default")), metadata.get("help", ""))
+    default = _literal(keywords.get("default"))
+    return Flag(stmt.target.id, ast.unparse(stmt.annotation), default, _help(keywords.get("metadata"), bound))
 
 
 def recipe_flags(task: str) -> list[Flag]:

@@ -11,7 +11,11 @@ from the value model (initialised from the reward model unless ``--value_model``
 one PPO epoch of clipped policy and value losses (clip 0.2 each, value coefficient 0.1).
 
 Prompts come from a prompt dataset (``prompt`` column, as in ``ultrafeedback_prompts``), or from the
-prompt turns of preference or SFT rows. The math lives in ``training.ppo_math``.
+prompt turns of preference or SFT rows. The math lives in ``training.ppo_math``; the settings in
+``training.ppo_config``. Past one process: ``--sharding ddp|fsdp`` (``training.ppo_sharding``), the same
+rollouts on any number of processes (``training.sampling``, ``training.ppo_batches``), checkpoints that
+resume (``training.ppo_checkpoint``); ``--engine verl --export DIR`` writes a verl run instead
+(``training.engines.verl``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +36,27 @@ import torch
 from accelerate import Accelerator, DistributedType
 from datasets import Dataset
 from torch import nn
-from torch.utils.data import DataLoader
-from transformers import AutoTokenizer, HfArgumentParser, PreTrainedModel, get_scheduler, set_seed
+from transformers import HfArgumentParser, PreTrainedModel, get_scheduler, set_seed
 
-from .chat_format import encode_prompts, prompt_messages, set_tulu_template
-from .common import end_distributed, load_training_rows, setup_logging, tokenizer_for
-from .config import accumulation_steps, world_size
-from .modeling import is_tiny, load_causal_lm, load_reward_model
+from .common import end_distributed, load_training_rows, setup_logging
+from .front_door import TrainingInputError
+from .modeling import load_causal_lm, load_reward_model
+from .ppo_batches import PromptOrder
+from .ppo_checkpoint import load_training_state, save_models, save_training_state, write_rollout
+from .ppo_config import PPOConfig
 from .ppo_math import compute_rewards_with_kl, gae, policy_loss, value_loss, whiten
+from .ppo_prompts import (  # noqa: F401  (tokenize_prompts re-exported)
+    check_same_vocabulary,
+    load_policy_tokenizer,
+    tokenize_prompts,
+)
+from .ppo_sharding import (
+    device_mesh,
+    is_distributed,
+    shard_frozen,
+    shard_trained,
+    sum_over_processes,
+)
 from .precision import frozen_dtype
 from .preflight import require_rows
 from .rollout import (  # noqa: F401  (re-exported: the rollout helpers' historical home)
@@ -53,127 +70,9 @@ from .rollout import (  # noqa: F401  (re-exported: the rollout helpers' histori
     token_scores,
     truncate_after_eos,
 )
+from .sampling import row_keys
 
 logger = logging.getLogger("training.ppo")
-
-
-@dataclass
-class PPOConfig:
-    """PPO settings; defaults follow the Tulu 2.5 recipe where it states them."""
-
-    mix: str | None = field(
-        default=None,
-        metadata={
-            "help": "Required. Prompts: ultrafeedback_prompts, any prompt dataset, or preference/SFT data "
-            "(their prompt turns). A catalog name, a local folder or a Hub dataset id."
-        },
-    )
-    sources: str = field(
-        default="hub",
-        metadata={
-            "help": "Where tulu_data reads upstream data: 'hub', a mirror folder, or 'samples' (smoke runs)."
-        },
-    )
-    builds_dir: str = field(default="builds", metadata={"help": "Folder where tulu_data writes builds."})
-    split: str = field(default="train", metadata={"help": "Split to take prompts from."})
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Use a seeded random sample of at most this many prompts."}
-    )
-    model: str | None = field(
-        default=None,
-        metadata={"help": "Required. The policy's starting point: an SFT checkpoint, or 'tiny'."},
-    )
-    reward_model: str | None = field(
-        default=None,
-        metadata={
-            "help": "Required. A reward model checkpoint (e.g. from training.rm), frozen; or 'tiny' (random, "
-            "smoke runs only)."
-        },
-    )
-    value_model: str | None = field(
-        default=None, metadata={"help": "Value model checkpoint (default: initialised from --reward_model)."}
-    )
-    ref_model: str | None = field(
-        default=None, metadata={"help": "Reference policy (default: --model), frozen."}
-    )
-    output_dir: str | None = field(
-        default=None, metadata={"help": "Where the policy is saved (default runs/ppo-MIX)."}
-    )
-    seed: int = field(default=42, metadata={"help": "Random seed (sampling, shuffling, tiny models)."})
-    learning_rate: float = field(default=1e-6, metadata={"help": "Learning rate (Tulu 2.5: 1e-6)."})
-    lr_scheduler_type: str = field(
-        default="linear", metadata={"help": "Schedule, no warmup (the recipe does not say; our choice)."}
-    )
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
-    kl_coef: float = field(
-        default=0.05,
-        metadata={"help": "Per-token KL penalty coefficient (Tulu 2.5: 0.05; 0.0325 with larger RMs)."},
-    )
-    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature (Tulu 2.5: 0.7)."})
-    gamma: float = field(default=1.0, metadata={"help": "GAE discount (Tulu 2.5: 1.0)."})
-    lam: float = field(default=0.95, metadata={"help": "GAE lambda (Tulu 2.5: 0.95)."})
-    cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip (Tulu 2.5: 0.2)."})
-    cliprange_value: float = field(default=0.2, metadata={"help": "Value clip (Tulu 2.5: 0.2)."})
-    vf_coef: float = field(default=0.1, metadata={"help": "Value loss coefficient (Tulu 2.5: 0.1)."})
-    whiten_advantages: bool = field(default=True, metadata={"help": "Whiten advantages (rewards are not)."})
-    max_response_length: int = field(
-        default=1024, metadata={"help": "Max new tokens per response (Tulu 2.5: 1024)."}
-    )
-    max_prompt_length: int = field(default=1024, metadata={"help": "Prompts longer than this are dropped."})
-    missing_eos_penalty: float = field(
-        default=10.0, metadata={"help": "Subtracted from the score of a response that does not end in eos."}
-    )
-    num_ppo_epochs: int = field(default=1, metadata={"help": "PPO epochs per rollout batch (Tulu 2.5: 1)."})
-    rollout_batch_size: int = field(
-        default=64,
-        metadata={"help": "Prompts per PPO step over all processes, one rollout each (our choice)."},
-    )
-    num_mini_batches: int = field(
-        default=1, metadata={"help": "Optimizer steps per rollout batch and epoch."}
-    )
-    per_device_train_batch_size: int = field(
-        default=8, metadata={"help": "Micro-batch for the update's forward/backward (gradients accumulate)."}
-    )
-    rollout_forward_batch_size: int | None = field(
-        default=None,
-        metadata={
-            "help": "Rows per scoring forward of a rollout (policy, value, reference, reward); 0: the whole "
-            "per-device rollout batch at once. Default: --per_device_train_batch_size."
-        },
-    )
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the prompts."})
-    max_steps: int = field(default=-1, metadata={"help": "PPO steps; overrides num_train_epochs if > 0."})
-    logging_steps: int = field(default=1, metadata={"help": "Log every this many PPO steps."})
-    save_steps: int = field(
-        default=0, metadata={"help": "Also save the policy every this many steps (0: only at the end)."}
-    )
-    bf16: bool | None = field(
-        default=None, metadata={"help": "bf16 mixed precision (default: on when CUDA has bf16)."}
-    )
-    use_cpu: bool | None = field(
-        default=None,
-        metadata={"help": "Run on CPU (default: only when no GPU or other accelerator is present)."},
-    )
-    activation_checkpointing: bool = field(
-        default=False, metadata={"help": "Recompute activations in the update."}
-    )
-
-    def __post_init__(self) -> None:
-        for required in ("mix", "model", "reward_model"):
-            if not getattr(self, required):
-                raise ValueError(f"--{required} is required")
-        if self.output_dir is None:
-            self.output_dir = str(Path("runs") / f"ppo-{Path(self.mix).name}")
-        if self.use_cpu is None:
-            self.use_cpu = not torch.accelerator.is_available()
-        if self.bf16 is None:
-            self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() and not self.use_cpu
-        if self.rollout_forward_batch_size is None:
-            self.rollout_forward_batch_size = self.per_device_train_batch_size
-        self.per_device_rollout_batch_size = accumulation_steps(self.rollout_batch_size, 1, world_size())
-        if self.per_device_rollout_batch_size % self.num_mini_batches:
-            raise ValueError("the per-device rollout batch must split evenly into --num_mini_batches")
 
 
 class PolicyAndValue(nn.Module):
@@ -214,6 +113,7 @@ class Rollout:
     values: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
+    scores: torch.Tensor
     stats: dict[str, float]
 
     def select(self, rows: slice) -> Rollout:
@@ -243,10 +143,11 @@ class PPOTrainer:
             gradient_accumulation_steps=1,
         )
         if self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
-            raise NotImplementedError(
-                "training.ppo runs on one process or data-parallel (training/accelerate/ddp.yaml, torchrun); "
-                "DeepSpeed and FSDP are not supported: sampling needs the whole policy on every process"
+            raise TrainingInputError(
+                "training.ppo shards its models itself: launch it with torchrun or with "
+                "training/accelerate/ddp.yaml and pass --sharding fsdp (DeepSpeed is not supported)"
             )
+        self.fsdp = config.sharding == "fsdp"
         for model in (policy, value_model):
             disable_dropout(model)
             model.config.use_cache = False
@@ -256,70 +157,95 @@ class PPOTrainer:
             frozen.requires_grad_(False)
             frozen.eval()
             frozen.to(frozen_dtype(config.bf16))
-        generator = torch.Generator().manual_seed(config.seed)
-        self.dataloader = DataLoader(
-            [list(ids) for ids in prompts["prompt_ids"]],
-            batch_size=config.per_device_rollout_batch_size,
-            shuffle=True,
-            drop_last=True,
-            generator=generator,
-            collate_fn=lambda batch: batch,
+        self.prompt_ids = [list(ids) for ids in prompts["prompt_ids"]]
+        self.order = PromptOrder(
+            len(self.prompt_ids),
+            config.rollout_batch_size,
+            config.seed,
+            self.accelerator.process_index,
+            self.accelerator.num_processes,
         )
-        if len(self.dataloader) == 0:
+        if self.order.steps_per_epoch == 0:
             raise ValueError(
                 f"{len(prompts)} prompts are fewer than one rollout batch ({config.rollout_batch_size})"
             )
-        steps_per_epoch = len(self.dataloader)
         self.total_steps = (
             config.max_steps
             if config.max_steps > 0
-            else max(1, math.ceil(config.num_train_epochs * steps_per_epoch))
+            else max(1, math.ceil(config.num_train_epochs * self.order.steps_per_epoch))
         )
+        device = self.accelerator.device
+        if self.fsdp:
+            mesh = device_mesh(device)
+            policy, value_model = (shard_trained(m, mesh, device, config.bf16) for m in (policy, value_model))
+            ref_policy, reward_model = (
+                shard_frozen(m, mesh, device, config.offload_frozen) for m in (ref_policy, reward_model)
+            )
         model = PolicyAndValue(policy, value_model)
-        optimizer = torch.optim.AdamW(
+        self.optimizer = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad],
             lr=config.learning_rate,
             weight_decay=config.weight_decay,
         )
         updates_per_step = config.num_ppo_epochs * config.num_mini_batches
-        scheduler = get_scheduler(
+        # A plain scheduler: accelerate's wrapper steps it once per process, so the rate decayed n times
+        # too fast on n processes.
+        self.scheduler = get_scheduler(
             config.lr_scheduler_type,
-            optimizer,
+            self.optimizer,
             num_warmup_steps=0,
             num_training_steps=self.total_steps * updates_per_step,
         )
-        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
-        self.dataloader = self.accelerator.prepare_data_loader(self.dataloader)
-        device = self.accelerator.device
-        self.ref_policy = ref_policy.to(device)
-        self.reward_model = reward_model.to(device)
+        self.model = model if self.fsdp else self.accelerator.prepare_model(model)
+        self.ref_policy = ref_policy if self.fsdp else ref_policy.to(device)
+        self.reward_model = reward_model if self.fsdp else reward_model.to(device)
+        self.step = 0
+        if config.resume_from_checkpoint:
+            self.step = load_training_state(
+                Path(config.resume_from_checkpoint), self.unwrapped, self.optimizer, self.scheduler
+            )
         self.history: list[dict[str, float]] = []
 
     @property
+    def unwrapped(self) -> PolicyAndValue:
+        return self.accelerator.unwrap_model(self.model)
+
+    @property
     def policy(self) -> PreTrainedModel:
-        return self.accelerator.unwrap_model(self.model).policy
+        return self.unwrapped.policy
 
     @property
     def value_model(self) -> PreTrainedModel:
-        return self.accelerator.unwrap_model(self.model).value_model
+        return self.unwrapped.value_model
 
     @torch.no_grad()
-    def generate(self, prompt_ids: list[list[int]]) -> tuple[torch.Tensor, ...]:
-        """Sample one response per prompt under the accelerator's autocast (bf16 when ``--bf16``)."""
+    def generate(
+        self, prompt_ids: list[list[int]], keys: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """Sample one response per prompt under the accelerator's autocast (bf16 when ``--bf16``); ``keys``
+        fix each row's draws (``training.sampling``)."""
         config = self.config
+        synced = self.fsdp and is_distributed()
         with self.accelerator.autocast():
             return sample_responses(
-                self.policy, self.tokenizer, prompt_ids, config.max_response_length, config.temperature
+                self.policy,
+                self.tokenizer,
+                prompt_ids,
+                config.max_response_length,
+                config.temperature,
+                keys,
+                synced,
             )
 
     @torch.no_grad()
-    def rollout(self, prompt_ids: list[list[int]]) -> Rollout:
-        """Sample, score, and compute rewards, advantages and returns for one batch of prompts."""
+    def rollout(self, prompt_ids: list[list[int]], keys: torch.Tensor | None = None) -> Rollout:
+        """Sample, score, and compute rewards, advantages and returns for one batch of prompts (advantages
+        are whitened over the rollout batch of all processes)."""
         config = self.config
         self.model.eval()
         times: dict[str, float] = {}
         with stopwatch(times, "time/generation"):
-            queries, query_mask, responses, mask, ends_with_eos = self.generate(prompt_ids)
+            queries, query_mask, responses, mask, ends_with_eos = self.generate(prompt_ids, keys)
         input_ids = torch.cat([queries, responses], dim=1)
         attention_mask = torch.cat([query_mask, mask], dim=1)
         with stopwatch(times, "time/scoring"):
@@ -340,7 +266,7 @@ class PPOTrainer:
         )
         advantages, returns = gae(rewards, scored.values, mask_float, config.gamma, config.lam)
         if config.whiten_advantages:
-            advantages = whiten(advantages, mask_float)
+            advantages = whiten(advantages, mask_float, sum_all=sum_over_processes)
         stats = {
             "score": scores.mean().item(),
             "kl": kl.sum(dim=1).mean().item(),
@@ -360,33 +286,34 @@ class PPOTrainer:
             scored.values * mask_float,
             advantages,
             returns,
+            scores,
             stats,
         )
 
     def update(self, batch: Rollout) -> dict[str, float]:
-        """One PPO epoch (or more) of clipped policy and value updates on a rollout batch."""
+        """One PPO epoch (or more) of clipped policy and value updates on a rollout batch.
+
+        Losses are means over the response tokens of a whole mini-batch of all processes, so neither the
+        micro-batch size nor the number of processes changes the gradient (up to float rounding).
+        """
         config = self.config
         size = batch.input_ids.shape[0]
         mini_batch = size // config.num_mini_batches
         micro_batch = max(1, min(config.per_device_train_batch_size, mini_batch))
         context = batch.input_ids.shape[1] - batch.responses.shape[1]
         predicting = slice(context - 1, batch.input_ids.shape[1] - 1)
-        totals: dict[str, float] = {
-            "policy_loss": 0.0,
-            "value_loss": 0.0,
-            "policy_clipfrac": 0.0,
-            "value_clipfrac": 0.0,
-        }
-        count = 0
+        names = ("policy_loss", "value_loss", "policy_clipfrac", "value_clipfrac")
+        totals = torch.zeros(len(names), dtype=torch.float64, device=batch.input_ids.device)
+        processes = self.accelerator.num_processes
         self.model.train()
         for _ in range(config.num_ppo_epochs):
             order = torch.randperm(size, device=batch.input_ids.device)
             for start in range(0, size, mini_batch):
                 mini_rows = order[start : start + mini_batch]
+                tokens = sum_over_processes(batch.mask[mini_rows].sum()).clamp(min=1)
                 self.optimizer.zero_grad()
                 for micro_start in range(0, len(mini_rows), micro_batch):
-                    rows = mini_rows[micro_start : micro_start + micro_batch]
-                    part = batch.select(rows)
+                    part = batch.select(mini_rows[micro_start : micro_start + micro_batch])
                     with self.accelerator.autocast():
                         logits, all_values = self.model(
                             part.input_ids, part.attention_mask, part.position_ids
@@ -401,72 +328,69 @@ class PPOTrainer:
                     vf_loss, vf_clip = value_loss(
                         new_values, part.values, part.returns, part.mask, config.cliprange_value
                     )
-                    loss = (pg_loss + config.vf_coef * vf_loss) * len(rows) / len(mini_rows)
-                    self.accelerator.backward(loss)
-                    for name, value in (
-                        ("policy_loss", pg_loss),
-                        ("value_loss", vf_loss),
-                        ("policy_clipfrac", pg_clip),
-                        ("value_clipfrac", vf_clip),
-                    ):
-                        totals[name] += value.item()
-                    count += 1
+                    share = part.mask.sum() / tokens  # this micro-batch's share of the mini-batch's tokens
+                    # x processes: DDP and FSDP average the gradients over processes; we want their sum
+                    self.accelerator.backward((pg_loss + config.vf_coef * vf_loss) * share * processes)
+                    parts = torch.stack([pg_loss, vf_loss, pg_clip, vf_clip]).detach().double()
+                    totals += parts * share
                 if config.max_grad_norm > 0:
-                    self.accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(self.unwrapped.parameters(), config.max_grad_norm)
                 self.optimizer.step()
                 self.scheduler.step()
         self.model.eval()
-        return {name: total / max(count, 1) for name, total in totals.items()}
+        totals = sum_over_processes(totals) / (config.num_ppo_epochs * config.num_mini_batches)
+        return dict(zip(names, totals.tolist(), strict=True))
 
     def train(self) -> list[dict[str, float]]:
-        """Run ``total_steps`` PPO steps; returns the logged metrics."""
-        step = 0
-        log_file = Path(self.config.output_dir) / "ppo_log.jsonl"
+        """Run PPO steps until ``total_steps`` (from ``self.step``: 0, or the resumed step)."""
+        config = self.config
+        log_file = Path(config.output_dir) / "ppo_log.jsonl"
         if self.accelerator.is_main_process:
             log_file.parent.mkdir(parents=True, exist_ok=True)
-            log_file.write_text("")
-        while step < self.total_steps:
-            for prompt_ids in self.dataloader:
-                batch = self.rollout(prompt_ids)
-                times: dict[str, float] = {}
-                with stopwatch(times, "time/update"):
-                    losses = self.update(batch)
-                step += 1
-                metrics = {
-                    "step": step,
-                    **batch.stats,
-                    **losses,
-                    **times,
-                    "learning_rate": self.scheduler.get_last_lr()[0],
-                }
-                metrics = {
-                    k: self.accelerator.reduce(
-                        torch.tensor(float(v), device=self.accelerator.device), "mean"
-                    ).item()
-                    for k, v in metrics.items()
-                }
-                metrics["step"] = step
-                self.history.append(metrics)
-                if self.accelerator.is_main_process and step % self.config.logging_steps == 0:
-                    logger.info("ppo step %d/%d: %s", step, self.total_steps, json.dumps(metrics))
-                    with log_file.open("a") as handle:
-                        handle.write(json.dumps(metrics) + "\n")
-                if self.config.save_steps and step % self.config.save_steps == 0 and step < self.total_steps:
-                    self.save(Path(self.config.output_dir) / f"checkpoint-{step}")
-                if step >= self.total_steps:
-                    break
+            if not config.resume_from_checkpoint:
+                log_file.write_text("")
+        while self.step < self.total_steps:
+            indices = self.order.rows(self.step)
+            batch = self.rollout(
+                [self.prompt_ids[i] for i in indices], row_keys(config.seed, self.step, indices)
+            )
+            if config.save_rollouts:
+                write_rollout(
+                    Path(config.output_dir) / "rollouts", self.step + 1, indices, batch, self.accelerator
+                )
+            times: dict[str, float] = {}
+            with stopwatch(times, "time/update"):
+                losses = self.update(batch)
+            self.step += 1
+            metrics = {**batch.stats, **losses, **times, "learning_rate": self.scheduler.get_last_lr()[0]}
+            metrics = {
+                k: self.accelerator.reduce(
+                    torch.tensor(float(v), device=self.accelerator.device), "mean"
+                ).item()
+                for k, v in metrics.items()
+            }
+            metrics = {"step": self.step, **metrics}
+            self.history.append(metrics)
+            if self.accelerator.is_main_process and self.step % config.logging_steps == 0:
+                logger.info("ppo step %d/%d: %s", self.step, self.total_steps, json.dumps(metrics))
+                with log_file.open("a") as handle:
+                    handle.write(json.dumps(metrics) + "\n")
+            if config.save_steps and self.step % config.save_steps == 0 and self.step < self.total_steps:
+                self.save(Path(config.output_dir) / f"checkpoint-{self.step}")
         return self.history
 
     def save(self, output_dir: Path | str) -> Path:
-        """Save the policy and tokenizer to ``output_dir`` and the value model to ``output_dir/value_model``."""
+        """Save the policy and tokenizer to ``output_dir``, the value model to ``output_dir/value_model``
+        (both whole, in the Hugging Face format) and what resuming needs (``training.ppo_checkpoint``)."""
         output_dir = Path(output_dir)
+        main = self.accelerator.is_main_process
+        if main:
+            output_dir.mkdir(parents=True, exist_ok=True)
         self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
-            self.policy.save_pretrained(output_dir)
-            self.tokenizer.save_pretrained(output_dir)
-            self.value_model.save_pretrained(output_dir / "value_model")
-            self.tokenizer.save_pretrained(output_dir / "value_model")
-            config = {k: v for k, v in asdict(self.config).items()}
+        save_models(output_dir, self.policy, self.value_model, self.tokenizer, main)
+        save_training_state(output_dir, self.unwrapped, self.optimizer, self.scheduler, self.step, main)
+        if main:
+            config = dict(asdict(self.config).items())
             (output_dir / "ppo_config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
         self.accelerator.wait_for_everyone()
         return output_dir
@@ -482,46 +406,22 @@ class PPORun:
     prompt_stats: dict[str, int]
 
 
-def tokenize_prompts(rows: Dataset, tokenizer: Any, max_prompt_length: int) -> tuple[Dataset, dict[str, int]]:
-    """Render each row's prompt turns with the Tulu generation prompt and tokenize; drop long or empty ones."""
+def export_engine_run(config: PPOConfig) -> Path:
+    """``--engine verl --export DIR``: write the prompts, the config and the launch command for verl."""
+    from .engines import verl
 
-    def encode(batch: dict[str, list]) -> dict[str, list]:
-        columns = list(batch)
-        prompts = [
-            prompt_messages({column: batch[column][index] for column in columns})
-            for index in range(len(batch[columns[0]]))
-        ]
-        return {"prompt_ids": encode_prompts(tokenizer, prompts)}
-
-    encoded = rows.map(encode, batched=True, remove_columns=rows.column_names, desc="Tokenizing prompts")
-    kept = encoded.filter(lambda ids: 0 < len(ids) <= max_prompt_length, input_columns="prompt_ids")
-    return kept, {"rows": len(rows), "dropped_empty_or_too_long": len(encoded) - len(kept), "kept": len(kept)}
+    verl.check_exportable(config)
+    _, rows, _ = load_training_rows(config, ("prompts", "preference", "sft"))
+    folder = verl.export(config, rows, load_policy_tokenizer(config, rows))
+    logger.info("verl run written to %s; start it with: %s", folder, verl.launch_command(folder))
+    return folder
 
 
-def load_policy_tokenizer(config: PPOConfig, rows: Dataset) -> Any:
-    """The policy's tokenizer; a tiny policy shares the reward model's tokenizer so their ids agree."""
-    if is_tiny(config.model) and not is_tiny(config.reward_model):
-        return set_tulu_template(AutoTokenizer.from_pretrained(config.reward_model))
-    return tokenizer_for(config.model, rows)
-
-
-def check_same_vocabulary(tokenizer: Any, checkpoint: str, role: str) -> None:
-    """The reward and value models read the policy's token ids, so their tokenizer must be the same."""
-    if is_tiny(checkpoint):
-        return
-    try:
-        other = AutoTokenizer.from_pretrained(checkpoint)
-    except (OSError, ValueError):
-        logger.warning("%s %s has no tokenizer; assuming it shares the policy's vocabulary", role, checkpoint)
-        return
-    if other.get_vocab() != tokenizer.get_vocab():
-        raise ValueError(
-            f"{role} {checkpoint} uses a different vocabulary from the policy; PPO needs the same one"
-        )
-
-
-def train(config: PPOConfig) -> PPORun:
-    """Run PPO as configured and save the policy (and value model) to ``config.output_dir``."""
+def train(config: PPOConfig) -> PPORun | Path:
+    """Run PPO as configured and save the policy (and value model) to ``config.output_dir``; with
+    ``--engine verl``, write the verl run instead and return its folder."""
+    if config.engine != "native":
+        return export_engine_run(config)
     set_seed(config.seed)
     _, rows, _ = load_training_rows(config, ("prompts", "preference", "sft"))
     tokenizer = load_policy_tokenizer(config, rows)
@@ -531,10 +431,12 @@ def train(config: PPOConfig) -> PPORun:
     prompts, prompt_stats = tokenize_prompts(rows, tokenizer, config.max_prompt_length)
     require_rows(prompt_stats, config.mix, f"--max_prompt_length {config.max_prompt_length}")
     logger.info("prompts: %s", json.dumps(prompt_stats))
-    policy = load_causal_lm(config.model, tokenizer, config.seed)
+    resume = config.resume_from_checkpoint
+    policy = load_causal_lm(resume or config.model, tokenizer, config.seed)
     ref_policy = load_causal_lm(config.ref_model or config.model, tokenizer, config.seed)
     reward_model = load_reward_model(config.reward_model, tokenizer, config.seed)
-    value_model = load_reward_model(config.value_model or config.reward_model, tokenizer, config.seed)
+    value_start = str(Path(resume) / "value_model") if resume else config.value_model or config.reward_model
+    value_model = load_reward_model(value_start, tokenizer, config.seed)
     trainer = PPOTrainer(config, policy, ref_policy, reward_model, value_model, tokenizer, prompts)
     history = trainer.train()
     output_dir = trainer.save(config.output_dir)
@@ -549,7 +451,7 @@ def parse_args(argv: Sequence[str] | None = None) -> PPOConfig:
     return config
 
 
-def main(argv: Sequence[str] | None = None) -> PPORun:
+def main(argv: Sequence[str] | None = None) -> PPORun | Path:
     """Parse flags and train."""
     setup_logging()
     return train(parse_args(argv))

@@ -6,6 +6,8 @@ real tokens come first. Means are taken over real tokens of the whole batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -56,12 +58,18 @@ def gae(
 
 
 def whiten(
-    values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    shift_mean: bool = True,
+    eps: float = 1e-8,
+    sum_all: Callable[[torch.Tensor], torch.Tensor] = lambda total: total,
 ) -> torch.Tensor:
     """Scale to unit variance over real tokens (population variance); also centre unless ``shift_mean`` is
-    False. Padding stays 0."""
-    mean = masked_mean(values, mask)
-    variance = masked_mean((values - mean) ** 2, mask)
+    False. Padding stays 0. ``sum_all`` turns a local sum into the sum over all processes, so the mean and
+    variance are those of the whole batch when it is spread over processes."""
+    count = sum_all(mask.sum()).clamp(min=1)
+    mean = sum_all((values * mask).sum()) / count
+    variance = sum_all((((values - mean) ** 2) * mask).sum()) / count
     whitened = (values - mean) * torch.rsqrt(variance + eps)
     if not shift_mean:
         whitened = whitened + mean

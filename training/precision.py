@@ -92,7 +92,7 @@ def frozen_bytes(params: int, layout: str, gpus: int = 8) -> float:
 
 def task_state_bytes(task: str, size: str, layout: str) -> float | None:
     """Per-GPU model-state bytes of ``task`` at ``size``; None where the layout is not supported (PPO runs
-    on one process or DDP)."""
+    on one process, DDP or its own FSDP2 sharding, ``--sharding fsdp``; not ZeRO-2)."""
     policy, reward = model_sizes(size)
     if task == "SFT":
         return trained_bytes(policy, layout)
@@ -100,10 +100,12 @@ def task_state_bytes(task: str, size: str, layout: str) -> float | None:
         return trained_bytes(policy, layout) + frozen_bytes(policy, layout)
     if task == "RM":
         return trained_bytes(reward, layout)
-    if layout not in ("1 GPU", "8 GPUs, DDP"):
+    if layout == "8 GPUs, ZeRO-2":
         return None
     trained = trained_bytes(policy, layout) + trained_bytes(reward, layout)  # policy, value model
     frozen = frozen_bytes(policy, layout) + frozen_bytes(reward, layout)  # reference, reward model
+    if layout == "8 GPUs, ZeRO-3 / FSDP":  # generation gathers one layer at a time (two, with prefetch)
+        return trained + frozen + FROZEN_BYTES * policy * 2 / SHAPES[size]["num_hidden_layers"]
     return trained + frozen + FROZEN_BYTES * policy  # + the policy's bf16 cast while generating
 
 

@@ -23,7 +23,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import LogitsProcessorList, PreTrainedModel
+
+from .sampling import MASK62, KeyedGumbelSampling
 
 Autocast = Callable[[], AbstractContextManager]
 
@@ -88,21 +90,30 @@ def sample_responses(
     prompt_ids: list[list[int]],
     max_new_tokens: int,
     temperature: float,
+    keys: torch.Tensor | None = None,
+    synced: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sample one response per prompt: ``(queries, query_mask, responses, response_mask, ends_with_eos)``."""
+    """Sample one response per prompt: ``(queries, query_mask, responses, response_mask, ends_with_eos)``.
+
+    ``keys`` (one per prompt, see ``training.sampling``) fix each row's draws; without them they are taken
+    from torch's generator. ``synced``: every process keeps decoding until all are done (sharded weights
+    are gathered collectively at each step, so no process may stop early).
+    """
     device = next(model.parameters()).device
     queries, query_mask = left_pad(prompt_ids, tokenizer.pad_token_id)
     queries, query_mask = queries.to(device), query_mask.to(device)
+    if keys is None:
+        keys = torch.randint(0, MASK62, (len(prompt_ids),), dtype=torch.long)
+    sampler = KeyedGumbelSampling(keys.to(device), temperature, queries.shape[1])
     generated = model.generate(
         input_ids=queries,
         attention_mask=query_mask,
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=1.0,
+        do_sample=False,  # greedy over keyed-noised logits: a sample at ``temperature``
+        logits_processor=LogitsProcessorList([sampler]),
         max_new_tokens=max_new_tokens,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        synced_gpus=synced,
     )
     responses, response_mask, ends_with_eos = truncate_after_eos(
         generated[:, queries.shape[1] :], tokenizer.eos_token_id, tokenizer.pad_token_id
