@@ -170,10 +170,22 @@ FILE_DAMAGE = {
 }
 
 
+# whole-file damage needs no row of a given shape: every format the catalog reads, arena and the rest too
+FILE_TARGETS = {
+    **FAMILIES,
+    "arena_parquet": Family("chatbot_arena_2023", "chatbot_arena_conversations", "data/train-00000-of-00001.parquet",
+                            "", None, ""),
+    "arena_csv": Family("chatbot_arena_2024", "arena_human_preference_55k", "train.csv", "", None, ""),
+    "sft_parquet": Family("open_orca", "open_orca", "1M-GPT4-Augmented.parquet", "", None, ""),
+    "sft_xlsx": Family("hard_coded", "hard_coded", "hard_coded_examples.xlsx", "", None, ""),
+    "sft_trees": Family("oasst1", "oasst1", "2023-04-12_oasst_ready.trees.jsonl.gz", "", None, ""),
+}
+
+
 @pytest.mark.parametrize("damage", sorted(FILE_DAMAGE))
-@pytest.mark.parametrize("family_name", sorted(FAMILIES))
+@pytest.mark.parametrize("family_name", sorted(FILE_TARGETS))
 def test_a_damaged_file_is_named_for_what_it_is(tmp_path, family_name, damage):
-    family = FAMILIES[family_name]
+    family = FILE_TARGETS[family_name]
     content, message = FILE_DAMAGE[damage]
     with pytest.raises(SourceFormatError, match=rf"{family.file}: {message}"):
         build(tmp_path, replace_file(tmp_path, family, content), family)
@@ -393,3 +405,22 @@ def test_ids_are_unique_in_every_split_of_every_catalog_dataset_built_from_the_s
         for split, info in read_manifest(folder)["splits"].items():
             ids = pl.concat([pl.read_parquet(folder / f) for f in info["files"]])["id"]
             assert ids.is_unique().all() and ids.null_count() == 0, (name, split)
+
+
+@pytest.mark.parametrize("family_name", ["arena_parquet", "arena_csv", "sft_parquet"])
+def test_an_exact_duplicate_row_in_a_columnar_file_is_dropped_and_counted(tmp_path, family_name):
+    family = FILE_TARGETS[family_name]
+    source = SAMPLES_DIR / family.source / family.file
+    frame = pl.read_csv(source, infer_schema=False) if source.suffix == ".csv" else pl.read_parquet(source)
+    root = tmp_path / "doubled"
+    shutil.copytree(SAMPLES_DIR, root)
+    doubled = pl.concat([frame, frame.head(1)])
+    if source.suffix == ".csv":
+        doubled.write_csv(root / family.source / family.file)
+    else:
+        doubled.write_parquet(root / family.source / family.file)
+    plain = build(tmp_path, SAMPLES_DIR, family)
+    twice = build(tmp_path, root, family)
+    assert data_bytes(twice) == data_bytes(plain)
+    before = read_manifest(plain)["dropped"].get(DUPLICATE_ROW, 0)
+    assert read_manifest(twice)["dropped"][DUPLICATE_ROW] == before + 1
