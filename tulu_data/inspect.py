@@ -638,19 +638,13 @@ def render_report(report: dict, console: Any, title: str) -> None:
         table.add_row(split, f"{fig['rows']:,}", str(len(fig.get("sources", {}))))
     console.print(table)
 
-    table = _table("rows per part (catalog dataset)", [*split_col, "part", "rows", "share"], right=("rows", "share"))
-    for split, fig in splits.items():
-        for label, n in fig.get("parts", {}).items():
-            table.add_row(*lead(split), label, f"{n:,}", _pct(n, fig["rows"]))
-    if table.row_count:
-        console.print(table)
-
-    table = _table("rows per source", [*split_col, "source", "rows", "share"], right=("rows", "share"))
-    for split, fig in splits.items():
-        for label, n in fig.get("sources", {}).items():
-            table.add_row(*lead(split), label, f"{n:,}", _pct(n, fig["rows"]))
-    if table.row_count:
-        console.print(table)
+    for key, title, column in (("parts", "rows per part (catalog dataset)", "part"), ("sources", "rows per source", "source")):
+        table = _table(title, [*split_col, column, "rows", "share"], right=("rows", "share"))
+        for split, fig in splits.items():
+            for label, n in fig.get(key, {}).items():
+                table.add_row(*lead(split), label, f"{n:,}", _pct(n, fig["rows"]))
+        if table.row_count:
+            console.print(table)
 
     man = report.get("manifest") or {}
     if man:
