@@ -188,3 +188,12 @@ def test_every_recipe_says_what_it_reads(tmp_path, monkeypatch):
     assert "helpfulness" in helpsteer["reads"] and helpsteer["used_by"] == ["helpsteer"]
     rated = next(r for r in records if r["name"] == "rated")
     assert rated["configurable"] and "required" in rated["params"]["rule"]
+
+
+def test_decontam_finds_a_mixture_of_a_catalog_given_with_the_flag(tmp_path, monkeypatch):
+    catalog = user_project(tmp_path / "elsewhere")
+    (tmp_path / "work").mkdir()
+    result = run(["decontam", "my_mix", "--catalog", str(catalog), "--sources", "samples", "--out", "b", "--json"],
+                 tmp_path / "work", monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["splits"]["train"]["rows_in"] == 8

@@ -54,13 +54,20 @@ def check_file(path: Path, fmt: str) -> None:
         raise SourceFormatError(f"{path}: not an Excel workbook (.xlsx is a zip file; it starts with {head[:16]!r})")
 
 
-def read_data(path: Path) -> bytes:
-    """The file's bytes, decompressed when gzip-compressed; a corrupt or truncated stream names the file."""
+HEAD_BYTES = 1 << 20  # enough to sniff a file's format and its first lines
+
+
+def read_data(path: Path, limit: int = -1) -> bytes:
+    """The file's bytes (the first `limit` only, when given), decompressed when gzip-compressed.
+
+    A corrupt or truncated stream names the file.
+    """
     if not _is_gzip_name(path):
-        return path.read_bytes()
+        with open(path, "rb") as fh:
+            return fh.read(limit)
     try:
         with gzip.open(path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(limit)
     except EOFError as err:
         raise SourceFormatError(f"{path}: truncated gzip stream (the file ends before its data does): {err}") from err
     except (gzip.BadGzipFile, zlib.error, OSError) as err:

@@ -50,8 +50,7 @@ def file_format(path: Path, declared: str) -> str:
     """The format of one file: by suffix, and for .json by content (a JSON array or JSON lines)."""
     fmt = SUFFIXES.get(data_suffix(path), declared)
     if fmt == "json":
-        head = read_data(path)[:4096] if path.suffix in COMPRESSED else path.open("rb").read(4096)
-        fmt = "json" if head.lstrip().startswith(b"[") else "jsonl"
+        fmt = "json" if read_data(path, 4096).lstrip().startswith(b"[") else "jsonl"
     return fmt
 
 

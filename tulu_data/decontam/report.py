@@ -23,7 +23,7 @@ def _load(name: str, builder: Any, out: Path, split: str | None) -> tuple[str, d
     from ..names import plain_name_problem
 
     is_name = plain_name_problem(name) is None  # a path is a build folder or a file, never a catalog entry
-    if is_name and (name in builder.catalog.datasets or find_mixture(name, builder.mixtures) is not None):
+    if is_name and (name in builder.catalog.datasets or find_mixture(name, builder.mixtures, builder.catalog) is not None):
         path = builder.build(name)
         loaded = load_any(str(path), out, split)
         return f"build {path}", loaded.splits

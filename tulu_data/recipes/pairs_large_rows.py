@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from tulu_data import ops
 from tulu_data.errors import SourceFormatError
-from tulu_data.filecheck import check_file, check_json_lines
+from tulu_data.filecheck import HEAD_BYTES, check_file, check_json_lines, read_data
 from tulu_data.readers import check_parquet_kinds, drop_nul_rows, parse_json_lines
 from tulu_data.sources import ResolvedSource, file_format, read_file, require_columns
 from tulu_data.typed import FieldTypes, ReadReport
@@ -103,7 +103,7 @@ def _scan_file(source: ResolvedSource, path: Path, required: list[str], fields: 
         check_parquet_kinds(path, meta.schema_arrow, fields)
         return FileRows(path, rel, fmt, meta.metadata.num_rows)
     if fmt == "jsonl":
-        check_json_lines(next(_blocks(path))[1], path)
+        check_json_lines(read_data(path, HEAD_BYTES), path)
         starts, ends = jsonl_row_spans(path)
         if len(starts):
             record = _first_record(path, starts, ends)
